@@ -1,0 +1,28 @@
+"""langgraph-hybrid-memory: long- and short-term memory for LangGraph agents.
+
+Pass its checkpointer and store to ``graph.compile(checkpointer=..., store=...)``. The public API is
+exactly `__all__`; everything in a module whose name starts with ``_`` is private.
+"""
+
+from langgraph_hybrid_memory._config import MEMORY_TYPES, MemoryConfig, MemoryType
+from langgraph_hybrid_memory._embedded import EmbeddedPostgres
+from langgraph_hybrid_memory.errors import (
+    ConfigError,
+    EmbeddedPostgresError,
+    MissingExtraError,
+    PostgresUnavailableError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MEMORY_TYPES",
+    "ConfigError",
+    "EmbeddedPostgres",
+    "EmbeddedPostgresError",
+    "MemoryConfig",
+    "MemoryType",
+    "MissingExtraError",
+    "PostgresUnavailableError",
+    "__version__",
+]

@@ -1,0 +1,276 @@
+"""`MemoryConfig`: the one place that reads the environment.
+
+Every other module takes its settings from a `MemoryConfig` (or from explicit arguments), so the
+set of environment variables the package honours is exactly the set read here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+from urllib.parse import quote
+
+import psycopg.conninfo
+
+from langgraph_hybrid_memory.errors import ConfigError
+
+__all__ = ["MEMORY_TYPES", "MemoryConfig", "MemoryType", "redact_conninfo"]
+
+MemoryType = Literal["hybrid", "postgres", "sqlite", "memory"]
+MEMORY_TYPES: tuple[MemoryType, ...] = get_args(MemoryType)
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+SSL_MODES: tuple[SslMode, ...] = get_args(SslMode)
+_SSL_TRUE = {"1", "true", "yes", "on"}
+_SSL_FALSE = {"0", "false", "no", "off"}
+
+DEFAULT_POOL_SIZE = 20
+DEFAULT_DATA_DIR = Path(".memory")
+_MAX_POOL_SIZE = 1000
+
+
+# `password = 'it''s'` or `password=plain` in a libpq keyword/value string.
+_KEYWORD_PASSWORD = re.compile(r"password\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S+)")
+
+
+def redact_conninfo(conninfo: str) -> str:
+    """Return `conninfo` with any password replaced by ``***``.
+
+    Works for URLs and ``key=value`` strings. A string that cannot be parsed is not echoed at all,
+    since we cannot tell where its secret is.
+
+    Examples:
+        >>> redact_conninfo("postgresql://bob:hunter2@db:5432/app")
+        'postgresql://bob:***@db:5432/app'
+        >>> redact_conninfo("host=db password=hunter2 dbname=app")
+        'host=db password=*** dbname=app'
+    """
+    try:
+        psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "<unparsable connection string>"
+    if "://" in conninfo:
+        scheme, _, rest = conninfo.partition("://")
+        creds, at, hostpart = rest.rpartition("@")
+        if at and ":" in creds:
+            user = creds.split(":", 1)[0]
+            rest = f"{user}:***@{hostpart}"
+        redacted = f"{scheme}://{rest}"
+        if "password=" in redacted:  # a password passed as a query parameter
+            redacted = _redact_query_password(redacted)
+        return redacted
+    return _KEYWORD_PASSWORD.sub("password=***", conninfo)
+
+
+def _redact_query_password(url: str) -> str:
+    head, _, query = url.partition("?")
+    parts = ["password=***" if part.startswith("password=") else part for part in query.split("&")]
+    return f"{head}?{'&'.join(parts)}"
+
+
+def _validate_conninfo(conninfo: str, variable: str) -> None:
+    if conninfo.startswith(("postgresql+", "postgres+")):
+        driver = conninfo.split("://", 1)[0]
+        raise ConfigError(
+            f"{variable} uses the SQLAlchemy driver form {driver!r}://; psycopg wants a plain "
+            "libpq URL. Remove the '+driver' part, e.g. postgresql://user:password@host:5432/db"
+        )
+    if "://" in conninfo and not conninfo.startswith(("postgresql://", "postgres://")):
+        scheme = conninfo.split("://", 1)[0]
+        raise ConfigError(
+            f"{variable} has scheme {scheme!r}; expected postgresql://user:password@host:5432/db "
+            "or a libpq 'host=... dbname=...' string"
+        )
+    try:
+        psycopg.conninfo.conninfo_to_dict(conninfo)
+        valid = True
+    except psycopg.ProgrammingError:
+        valid = False
+    if not valid:
+        # Raised outside the `except` so libpq's error, which may quote the secret, is neither
+        # chained nor kept as context.
+        raise ConfigError(
+            f"{variable} is not a valid PostgreSQL connection string "
+            "(expected postgresql://user:password@host:5432/db or 'host=... dbname=...')"
+        )
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """Validated settings for the whole memory setup.
+
+    Build it from the environment with `MemoryConfig.from_env()`; explicit keyword arguments there
+    (or to the constructor) beat the environment. Invalid values raise `ConfigError` naming the
+    setting and the accepted values. The database password never appears in `repr()`.
+
+    Examples:
+        >>> cfg = MemoryConfig.from_env({"MEMORY_TYPE": "sqlite"}, data_dir="/tmp/agent")
+        >>> cfg.memory_type, str(cfg.data_dir)
+        ('sqlite', '/tmp/agent')
+        >>> MemoryConfig(database_url="postgresql://u:secret@db/app")
+        MemoryConfig(memory_type='hybrid', database_url='postgresql://u:***@db/app', ...)
+    """
+
+    memory_type: MemoryType = "hybrid"
+    """Which backends to build: hybrid, postgres, sqlite or memory (see the README table)."""
+    database_url: str | None = field(default=None, repr=False)
+    """Primary PostgreSQL. None means: start the embedded server under `data_dir`."""
+    read_url: str | None = field(default=None, repr=False)
+    """Optional read replica for searches and reads (``DATABASE_READ_URL``)."""
+    pool_size: int = DEFAULT_POOL_SIZE
+    """Maximum connections per pool (``POSTGRES_POOL_SIZE``)."""
+    data_dir: Path = DEFAULT_DATA_DIR
+    """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``)."""
+    embeddings: str | None = None
+    """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``)."""
+
+    def __post_init__(self) -> None:
+        if self.memory_type not in MEMORY_TYPES:
+            raise ConfigError(
+                f"MEMORY_TYPE={self.memory_type!r} is not supported; "
+                f"use one of: {', '.join(MEMORY_TYPES)}"
+            )
+        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int):
+            raise ConfigError(f"POSTGRES_POOL_SIZE must be an integer, got {self.pool_size!r}")
+        if not 1 <= self.pool_size <= _MAX_POOL_SIZE:
+            raise ConfigError(
+                f"POSTGRES_POOL_SIZE={self.pool_size} is out of range; use 1 to {_MAX_POOL_SIZE}"
+            )
+        if self.database_url is not None:
+            _validate_conninfo(self.database_url, "DATABASE_URL")
+        if self.read_url is not None:
+            _validate_conninfo(self.read_url, "DATABASE_READ_URL")
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        if self.embeddings is not None:
+            _validate_embeddings_spec(self.embeddings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> MemoryConfig:
+        """Read the settings from `environ` (default ``os.environ``); `overrides` win.
+
+        Variables: ``MEMORY_TYPE``, ``DATABASE_URL`` (or ``POSTGRES_HOST``, ``POSTGRES_PORT``,
+        ``POSTGRES_DB``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_SSL``),
+        ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``.
+        ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
+
+        Raises:
+            ConfigError: a variable or override has an invalid value.
+        """
+        env = os.environ if environ is None else environ
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(
+                f"unknown MemoryConfig setting(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        values: dict[str, Any] = {}
+        memory_type = env.get("MEMORY_TYPE", "").strip().lower()
+        if memory_type:
+            values["memory_type"] = memory_type
+        url = env.get("DATABASE_URL", "").strip() or _url_from_parts(env)
+        if url:
+            values["database_url"] = url
+        read_url = env.get("DATABASE_READ_URL", "").strip()
+        if read_url:
+            values["read_url"] = read_url
+        pool_size = env.get("POSTGRES_POOL_SIZE", "").strip()
+        if pool_size:
+            try:
+                values["pool_size"] = int(pool_size)
+            except ValueError:
+                raise ConfigError(
+                    f"POSTGRES_POOL_SIZE={pool_size!r} is not an integer; use 1 to {_MAX_POOL_SIZE}"
+                ) from None
+        data_dir = env.get("MEMORY_DATA_DIR", "").strip()
+        if data_dir:
+            values["data_dir"] = Path(data_dir)
+        embeddings = env.get("MEMORY_EMBEDDINGS", "").strip()
+        if embeddings:
+            values["embeddings"] = embeddings
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        """True when no database is configured, so the embedded server is used."""
+        return self.database_url is None
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The local SQLite file (checkpoints, local store tier, outbox)."""
+        return self.data_dir / "memory.sqlite"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Data directory of the embedded PostgreSQL server."""
+        return self.data_dir / "pg"
+
+    def with_overrides(self, **changes: Any) -> MemoryConfig:
+        """Return a copy with `changes` applied (validated again)."""
+        return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        url = None if self.database_url is None else redact_conninfo(self.database_url)
+        read = None if self.read_url is None else redact_conninfo(self.read_url)
+        return (
+            f"MemoryConfig(memory_type={self.memory_type!r}, database_url={url!r}, "
+            f"read_url={read!r}, pool_size={self.pool_size}, data_dir={str(self.data_dir)!r}, "
+            f"embeddings={self.embeddings!r})"
+        )
+
+
+def _validate_embeddings_spec(spec: str) -> None:
+    if spec in ("local", "none"):
+        return
+    provider, sep, model = spec.partition(":")
+    if sep and provider and model:
+        return
+    raise ConfigError(
+        f"MEMORY_EMBEDDINGS={spec!r} is not supported; use 'local' (offline all-MiniLM-L6-v2), "
+        "'none' (keyword search only) or 'provider:model' such as 'openai:text-embedding-3-small'"
+    )
+
+
+def _url_from_parts(env: Mapping[str, str]) -> str | None:
+    host = env.get("POSTGRES_HOST", "").strip()
+    parts = ("POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_SSL")
+    if not host:
+        stray = [name for name in parts if env.get(name, "").strip()]
+        if stray:
+            raise ConfigError(
+                f"{', '.join(stray)} set without POSTGRES_HOST; set POSTGRES_HOST "
+                "(or DATABASE_URL) to use your PostgreSQL, or unset them to use the embedded one"
+            )
+        return None
+    port = env.get("POSTGRES_PORT", "5432").strip() or "5432"
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"POSTGRES_PORT={port!r} is not a port number; use 1 to 65535")
+    db = env.get("POSTGRES_DB", "postgres").strip() or "postgres"
+    user = env.get("POSTGRES_USER", "postgres").strip() or "postgres"
+    password = env.get("POSTGRES_PASSWORD", "")
+    creds = quote(user, safe="")
+    if password:
+        creds += ":" + quote(password, safe="")
+    url = f"postgresql://{creds}@{quote(host, safe='')}:{port}/{quote(db, safe='')}"
+    ssl = env.get("POSTGRES_SSL", "").strip().lower()
+    if ssl:
+        url += f"?sslmode={_ssl_mode(ssl)}"
+    return url
+
+
+def _ssl_mode(value: str) -> SslMode:
+    if value in _SSL_TRUE:
+        return "require"
+    if value in _SSL_FALSE:
+        return "disable"
+    if value in SSL_MODES:
+        return value
+    raise ConfigError(
+        f"POSTGRES_SSL={value!r} is not supported; use true/false or an sslmode: "
+        f"{', '.join(SSL_MODES)}"
+    )

