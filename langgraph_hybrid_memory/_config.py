@@ -113,6 +113,10 @@ class MemoryConfig:
         ('sqlite', '/tmp/agent')
         >>> MemoryConfig(database_url="postgresql://u:secret@db/app")
         MemoryConfig(memory_type='hybrid', database_url='postgresql://u:***@db/app', ...)
+        >>> MemoryConfig.from_env({"MEMORY_TYPE": "redis"})
+        Traceback (most recent call last):
+        ...
+        langgraph_hybrid_memory.errors.ConfigError: MEMORY_TYPE='redis' is not supported; ...
     """
 
     memory_type: MemoryType = "hybrid"

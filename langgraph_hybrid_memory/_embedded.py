@@ -84,9 +84,11 @@ class EmbeddedPostgres:
     process's handle, and the server stops when no process holds one.
 
     Examples:
-        >>> with EmbeddedPostgres("/tmp/agent/pg") as pg:  # doctest: +SKIP
-        ...     print(pg.url)
-        postgresql://postgres:@/postgres?host=/tmp/agent/pg
+        Start it (or join the running one), use it, release it::
+
+            with EmbeddedPostgres("/tmp/agent/pg") as pg:
+                with psycopg.connect(pg.url) as conn:
+                    conn.execute("SELECT 1")
 
     Warning:
         Unix sockets have a short path limit (about 100 bytes); pgserver falls back to a socket
