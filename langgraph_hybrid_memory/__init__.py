@@ -6,10 +6,14 @@ exactly `__all__`; everything in a module whose name starts with ``_`` is privat
 
 from langgraph_hybrid_memory._config import MEMORY_TYPES, MemoryConfig, MemoryType
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
+from langgraph_hybrid_memory.checkpoint import FlushMode, HybridSaver, HybridSaverStatus
+from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     EmbeddedPostgresError,
+    FlushTimeoutError,
     MissingExtraError,
+    OutboxFullError,
     PostgresUnavailableError,
 )
 
@@ -17,12 +21,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MEMORY_TYPES",
+    "AsyncHybridSaver",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "FlushMode",
+    "FlushTimeoutError",
+    "HybridSaver",
+    "HybridSaverStatus",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
+    "OutboxFullError",
     "PostgresUnavailableError",
     "__version__",
 ]

@@ -6,12 +6,18 @@ import langgraph_hybrid_memory
 
 EXPECTED_PUBLIC_API = [
     "MEMORY_TYPES",
+    "AsyncHybridSaver",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "FlushMode",
+    "FlushTimeoutError",
+    "HybridSaver",
+    "HybridSaverStatus",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
+    "OutboxFullError",
     "PostgresUnavailableError",
     "__version__",
 ]
