@@ -536,7 +536,7 @@ class Replicator:
             with self._conn_lock:
                 yield self._conn
 
-    def looks_unreachable(self, within: float = 2.0) -> bool:
+    def looks_unreachable(self, within: float = 30.0) -> bool:
         """True if the last connection attempt failed less than `within` seconds ago."""
         with self._stats_lock:
             return (
