@@ -132,7 +132,16 @@ DEAD_LETTER_SQL = (
     "SELECT seq, stream, kind, payload, created_at, attempts, ?, ? FROM lghm_outbox WHERE seq = ?"
 )
 DELETE_ONE_SQL = "DELETE FROM lghm_outbox WHERE seq = ?"
-SELECT_PENDING_UPTO_SQL = "SELECT 1 FROM lghm_outbox WHERE seq <= ? AND kind IN ({}) LIMIT 1"
+# Pending entries of the given kinds up to a seq, except those stuck behind an entry of an
+# unhandled kind in their stream (they cannot be sent by this process). The IN lists hold only
+# "?" placeholders, one per kind.
+SELECT_PENDING_UPTO_SQL = """
+SELECT 1 FROM lghm_outbox AS o
+WHERE o.seq <= ? AND o.kind IN ({kinds}) AND NOT EXISTS (
+    SELECT 1 FROM lghm_outbox AS u
+    WHERE u.stream = o.stream AND u.seq < o.seq AND u.kind NOT IN ({handled}))
+LIMIT 1
+"""
 
 _SECRET_PATTERNS = (
     re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE),
@@ -306,13 +315,19 @@ class Outbox:
         with self.db.read() as conn:
             return conn.execute(SELECT_STREAM_PENDING_SQL, (stream,)).fetchone() is not None
 
-    def has_pending_upto(self, seq: int, kinds: Sequence[str]) -> bool:
+    def has_pending_upto(
+        self, seq: int, kinds: Sequence[str], handled: Sequence[str] | None = None
+    ) -> bool:
+        """Whether an entry of `kinds` with seq <= `seq` is pending and sendable (not behind an
+        entry of a kind outside `handled`, default `kinds`, in its stream)."""
         if not kinds:
             return False
-        # The IN list holds only "?" placeholders, one per kind: no value enters the SQL text.
-        query = SELECT_PENDING_UPTO_SQL.format(",".join("?" * len(kinds)))
+        handled = list(kinds) if handled is None else list(handled)
+        query = SELECT_PENDING_UPTO_SQL.format(
+            kinds=",".join("?" * len(kinds)), handled=",".join("?" * len(handled))
+        )
         with self.db.read() as conn:
-            return conn.execute(query, (seq, *kinds)).fetchone() is not None
+            return conn.execute(query, (seq, *kinds, *handled)).fetchone() is not None
 
     def record_failure(self, seq: int) -> None:
         with self.db.transaction() as conn:
@@ -565,7 +580,7 @@ class Replicator:
         kinds = list(self._handlers) if kinds is None else list(kinds)
         target = self.outbox.max_seq()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.outbox.has_pending_upto(target, kinds):
+        while self.outbox.has_pending_upto(target, kinds, list(self._handlers)):
             if self._stopping.is_set() or self._thread is None:
                 # No flusher running (closing): do the work in this thread.
                 self._flush_once(raise_errors=False)
@@ -588,7 +603,7 @@ class Replicator:
         in the outbox for the background flusher, and the error is in `status()`).
         """
         kinds = list(self._handlers)
-        for _ in range(1000):
+        for _ in range(100):
             if not self.outbox.has_pending_upto(upto, kinds):
                 return True
             if self._flush_once(raise_errors=False) is None:
