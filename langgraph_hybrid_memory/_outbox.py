@@ -48,6 +48,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -363,6 +364,13 @@ class _Registration:
     handler: Handler
     log_as: str
     prepare: Callable[[Connection[DictRow]], None] | None = None
+    stream_key: str = "streams"
+    stream_prefix: str = ""
+
+    def label(self, entries: Sequence[OutboxEntry]) -> dict[str, list[str]]:
+        """The entries' streams for a log event, e.g. ``{"thread_ids": ["t1"]}``."""
+        streams = sorted({e.stream for e in entries})
+        return {self.stream_key: [s.removeprefix(self.stream_prefix) for s in streams]}
 
 
 @dataclass
@@ -445,6 +453,9 @@ class Replicator:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._flushed = threading.Condition()
+        # put -> PostgreSQL commit delay of recently flushed entries (seconds), for benchmarks
+        # and monitoring; bounded.
+        self._lags: deque[float] = deque(maxlen=100_000)
         self._refs = 0
         self._key: tuple[Path, str] | None = None
         self._thread: threading.Thread | None = None
@@ -517,14 +528,17 @@ class Replicator:
         *,
         log_as: str,
         prepare: Callable[[Connection[DictRow]], None] | None = None,
+        stream_key: str = "streams",
+        stream_prefix: str = "",
     ) -> None:
         """Route `kinds` to `handler`; flush log events are named ``f"{log_as}_flushed"`` and
         ``f"{log_as}_flush_failed"``. Re-registering a kind replaces its handler.
 
         `prepare`, if given, runs on the (autocommit) connection before each batch's transaction
-        that includes these kinds, e.g. to apply migrations once PostgreSQL is reachable.
+        that includes these kinds, e.g. to apply migrations once PostgreSQL is reachable. Log
+        events list the entries' streams under `stream_key`, without `stream_prefix`.
         """
-        reg = _Registration(handler, log_as, prepare)
+        reg = _Registration(handler, log_as, prepare, stream_key, stream_prefix)
         for kind in kinds:
             self._handlers[kind] = reg
         self.wake()
@@ -651,8 +665,9 @@ class Replicator:
                 if raise_errors:
                     raise
                 return None
-            self.outbox.delete([e.seq for e in entries])
             now = time.time()
+            self.outbox.delete([e.seq for e in entries])
+            self._lags.extend(now - e.created_at for e in entries)
             with self._stats_lock:
                 self._stats.last_flush_at = now
                 self._stats.last_error = None
@@ -660,7 +675,7 @@ class Replicator:
                 self._stats.failures_in_a_row = 0
                 self._stats.isolate = False
             for reg, run in runs:
-                _log_flushed(reg.log_as, run, counts.get(reg.log_as, {}), now)
+                _log_flushed(reg, run, counts.get(reg.log_as, {}), now)
         with self._flushed:
             self._flushed.notify_all()
         return len(entries)
@@ -697,7 +712,7 @@ class Replicator:
                 f"{reg.log_as}_flush_failed",
                 extra={
                     "event": f"{reg.log_as}_flush_failed",
-                    "streams": sorted({e.stream for e in run}),
+                    **reg.label(run),
                     "entries": len(run),
                     "error": description,
                 },
@@ -727,6 +742,10 @@ class Replicator:
                     "error": description,
                 },
             )
+
+    def flush_lags(self) -> list[float]:
+        """Seconds from the local write to the PostgreSQL commit, per recently flushed entry."""
+        return list(self._lags)
 
     def status(self) -> ReplicatorStatus:
         depth = self.outbox.depth()
@@ -760,15 +779,14 @@ def _runs(
 
 
 def _log_flushed(
-    log_as: str, run: Sequence[OutboxEntry], counts: Mapping[str, int], now: float
+    reg: _Registration, run: Sequence[OutboxEntry], counts: Mapping[str, int], now: float
 ) -> None:
-    streams = sorted({e.stream for e in run})
     lag = max(now - e.created_at for e in run)
     logger.info(
-        f"{log_as}_flushed",
+        f"{reg.log_as}_flushed",
         extra={
-            "event": f"{log_as}_flushed",
-            "streams": streams,
+            "event": f"{reg.log_as}_flushed",
+            **reg.label(run),
             "entries": len(run),
             "max_lag_seconds": round(lag, 4),
             **counts,

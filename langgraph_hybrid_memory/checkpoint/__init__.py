@@ -175,7 +175,12 @@ class HybridSaver(BaseHybridSaver):
         self._degraded = False
         self._closed = False
         self.replicator.register(
-            b.CHECKPOINT_KINDS, self._flush_entries, log_as=b.LOG_AS, prepare=self._prepare_remote
+            b.CHECKPOINT_KINDS,
+            self._flush_entries,
+            log_as=b.LOG_AS,
+            prepare=self._prepare_remote,
+            stream_key="thread_ids",
+            stream_prefix=b.stream_of(""),
         )
 
     # -- construction ------------------------------------------------------------------------
@@ -470,7 +475,7 @@ class HybridSaver(BaseHybridSaver):
                     "checkpoint_flush_failed",
                     extra={
                         "event": "checkpoint_flush_failed",
-                        "thread_id": thread_id,
+                        "thread_ids": [thread_id],
                         "mode": "write_through",
                         "detail": "PostgreSQL unreachable; kept in the local outbox",
                         "error": self.replicator.status()["last_error"],
@@ -605,13 +610,18 @@ class HybridSaver(BaseHybridSaver):
         if self.replicator.looks_unreachable():
             return False
         try:
-            with self.replicator.connection() as pg, pg.transaction(), pg.cursor() as cur:
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                checkpoints = cur.execute(b.PG_HYDRATE_CHECKPOINTS, (thread_id,)).fetchall()
-                if not checkpoints:
+            with self.replicator.connection() as pg:
+                # A new thread is the common case: one autocommit probe answers it in a single
+                # round trip; only a thread that exists is read in a snapshot transaction.
+                if pg.execute(b.PG_THREAD_EXISTS, (thread_id,)).fetchone() is None:
                     return False
-                blobs = cur.execute(b.PG_HYDRATE_BLOBS, (thread_id,)).fetchall()
-                writes = cur.execute(b.PG_HYDRATE_WRITES, (thread_id,)).fetchall()
+                with pg.transaction(), pg.cursor() as cur:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    checkpoints = cur.execute(b.PG_HYDRATE_CHECKPOINTS, (thread_id,)).fetchall()
+                    blobs = cur.execute(b.PG_HYDRATE_BLOBS, (thread_id,)).fetchall()
+                    writes = cur.execute(b.PG_HYDRATE_WRITES, (thread_id,)).fetchall()
+            if not checkpoints:
+                return False
         except psycopg.errors.UndefinedTable:
             return False  # setup() never ran on this database: nothing to hydrate
         except psycopg.Error as exc:

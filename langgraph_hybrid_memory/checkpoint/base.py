@@ -522,6 +522,7 @@ PG_COPY_THREAD = (
     SELECT %(target)s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
     FROM checkpoint_writes WHERE thread_id = %(source)s ON CONFLICT DO NOTHING""",
 )
+PG_THREAD_EXISTS = "SELECT 1 FROM checkpoints WHERE thread_id = %s LIMIT 1"
 # Hydration reads raw rows; checkpoint/metadata as text so they are copied, not re-encoded.
 PG_HYDRATE_CHECKPOINTS = """
 SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
