@@ -55,7 +55,8 @@ def test_write_through_unreachable_keeps_entry_and_says_so(
         sqlite_path, UNREACHABLE, mode="write_through", connect_timeout=1, close_timeout=0.5
     ) as saver:
         ids = _put_chain(saver, "wt", 1)
-        assert [t.checkpoint["id"] for t in saver.list({"configurable": {"thread_id": "wt"}})] == ids
+        listed = saver.list({"configurable": {"thread_id": "wt"}})
+        assert [t.checkpoint["id"] for t in listed] == ids
         status = saver.status()
         assert status["write_through_degraded"] is True
         assert status["depth"] == 2 and status["postgres_reachable"] is False
