@@ -50,6 +50,7 @@ REPLICATOR_OPTIONS = frozenset(
         "full_timeout",
         "batch_size",
         "flush_interval",
+        "flush_linger",
         "backoff_initial",
         "backoff_max",
         "max_attempts",
@@ -117,9 +118,9 @@ class HybridSaver(BaseHybridSaver):
         synchronous: Local SQLite ``synchronous`` setting when this saver opens the file.
         close_timeout: How long `close` waits for the outbox to drain.
         **replicator_options: ``max_entries``, ``full_timeout``, ``batch_size``,
-            ``flush_interval``, ``backoff_initial``, ``backoff_max``, ``max_attempts``,
-            ``connect_timeout``, ``pool_max_size`` (used when this saver creates the file's
-            replicator).
+            ``flush_interval``, ``flush_linger``, ``backoff_initial``, ``backoff_max``,
+            ``max_attempts``, ``connect_timeout``, ``pool_max_size`` (used when this saver
+            creates the file's replicator; see `Replicator`).
 
     Examples:
         A PostgreSQL server is needed, so this block is not run here::
@@ -734,23 +735,36 @@ def flush_checkpoint_entries(
                 return True
         return False
 
-    blob_rows: list[tuple[Any, ...]] = []
-    ckpt_rows: list[tuple[Any, ...]] = []
-    write_rows: list[tuple[Any, ...]] = []
+    # Keys of the puts/writes since the last barrier; their rows are read in bulk when sent.
+    ckpt_keys: list[list[str]] = []
+    blob_keys: list[list[str]] = []
+    write_keys: list[list[str]] = []
 
     def send() -> None:
-        if blob_rows:
-            cur.executemany(b.PG_UPSERT_BLOB, blob_rows)
-        if ckpt_rows:
-            cur.executemany(b.PG_UPSERT_CHECKPOINT, ckpt_rows)
-        if write_rows:
-            cur.executemany(b.PG_UPSERT_WRITE, write_rows)
-        counts["blobs"] += len(blob_rows)
-        counts["checkpoints"] += len(ckpt_rows)
-        counts["writes"] += len(write_rows)
-        blob_rows.clear()
-        ckpt_rows.clear()
-        write_rows.clear()
+        if not (ckpt_keys or write_keys):
+            return
+        with db.read() as conn:
+            ckpts = conn.execute(
+                b.LOCAL_SELECT_CHECKPOINT_ROWS_FOR_KEYS, (b.dump_json(ckpt_keys),)
+            ).fetchall()
+            blobs = conn.execute(
+                b.LOCAL_SELECT_BLOB_ROWS_FOR_KEYS, (b.dump_json(blob_keys),)
+            ).fetchall()
+            writes = conn.execute(
+                b.LOCAL_SELECT_TASK_WRITES_FOR_KEYS, (b.dump_json(write_keys),)
+            ).fetchall()
+        if blobs:
+            cur.executemany(b.PG_UPSERT_BLOB, [tuple(r) for r in blobs])
+        if ckpts:
+            cur.executemany(b.PG_UPSERT_CHECKPOINT, [tuple(r) for r in ckpts])
+        if writes:
+            cur.executemany(b.PG_UPSERT_WRITE, [tuple(r) for r in writes])
+        counts["blobs"] += len(blobs)
+        counts["checkpoints"] += len(ckpts)
+        counts["writes"] += len(writes)
+        ckpt_keys.clear()
+        blob_keys.clear()
+        write_keys.clear()
 
     def tombstone(t: str, ns: str, cid: str, at: float) -> None:
         cur.execute(b.PG_UPSERT_TOMBSTONE, (t, ns, cid, at))
@@ -759,27 +773,15 @@ def flush_checkpoint_entries(
 
     for entry in entries:
         p = entry.payload
-        if entry.kind == b.KIND_PUT:
+        if entry.kind in (b.KIND_PUT, b.KIND_WRITES):
             t, ns, cid = p["t"], p["ns"], p["id"]
             if refused(t, ns, cid, entry.created_at):
                 counts["refused"] += 1
-                continue
-            with db.read() as conn:
-                row = conn.execute(b.LOCAL_SELECT_CHECKPOINT_ROW, (t, ns, cid)).fetchone()
-                if row is None:
-                    continue
-                for channel, version in p["blobs"]:
-                    blob = conn.execute(b.LOCAL_SELECT_BLOB_ROW, (t, ns, channel, version))
-                    blob_rows.extend(tuple(x) for x in blob.fetchall())
-            ckpt_rows.append(tuple(row))
-        elif entry.kind == b.KIND_WRITES:
-            t, ns, cid = p["t"], p["ns"], p["id"]
-            if refused(t, ns, cid, entry.created_at):
-                counts["refused"] += 1
-                continue
-            with db.read() as conn:
-                rows = conn.execute(b.LOCAL_SELECT_TASK_WRITES, (t, ns, cid, p["task"])).fetchall()
-            write_rows.extend(tuple(r) for r in rows)
+            elif entry.kind == b.KIND_PUT:
+                ckpt_keys.append([t, ns, cid])
+                blob_keys.extend([t, ns, channel, version] for channel, version in p["blobs"])
+            else:
+                write_keys.append([t, ns, cid, p["task"]])
         else:
             send()
             counts["deletes"] += 1

@@ -253,20 +253,36 @@ JOIN lghm_checkpoint_writes AS w
     AND w.checkpoint_ns = json_extract(k.value, '$[1]')
     AND w.checkpoint_id = json_extract(k.value, '$[2]')
 """
-# Rows the flusher sends: read at flush time, so a checkpoint deleted locally meanwhile is
-# simply not sent (its delete entry follows in the same stream).
-LOCAL_SELECT_CHECKPOINT_ROW = """
-SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata
-FROM lghm_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?
+# Rows the flusher sends, read at flush time for a whole batch in one query per table (a row
+# deleted locally meanwhile is simply not sent: its delete entry follows in the same stream).
+# Keys travel as one JSON array parameter.
+LOCAL_SELECT_CHECKPOINT_ROWS_FOR_KEYS = """
+SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint,
+       c.metadata
+FROM json_each(?) AS k
+JOIN lghm_checkpoints AS c
+    ON c.thread_id = json_extract(k.value, '$[0]')
+    AND c.checkpoint_ns = json_extract(k.value, '$[1]')
+    AND c.checkpoint_id = json_extract(k.value, '$[2]')
 """
-LOCAL_SELECT_BLOB_ROW = """
-SELECT thread_id, checkpoint_ns, channel, version, type, blob FROM lghm_checkpoint_blobs
-WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?
+LOCAL_SELECT_BLOB_ROWS_FOR_KEYS = """
+SELECT b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type, b.blob
+FROM json_each(?) AS k
+JOIN lghm_checkpoint_blobs AS b
+    ON b.thread_id = json_extract(k.value, '$[0]')
+    AND b.checkpoint_ns = json_extract(k.value, '$[1]')
+    AND b.channel = json_extract(k.value, '$[2]')
+    AND b.version = json_extract(k.value, '$[3]')
 """
-LOCAL_SELECT_TASK_WRITES = """
-SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
-FROM lghm_checkpoint_writes
-WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? AND task_id = ?
+LOCAL_SELECT_TASK_WRITES_FOR_KEYS = """
+SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.task_path, w.idx, w.channel,
+       w.type, w.blob
+FROM json_each(?) AS k
+JOIN lghm_checkpoint_writes AS w
+    ON w.thread_id = json_extract(k.value, '$[0]')
+    AND w.checkpoint_ns = json_extract(k.value, '$[1]')
+    AND w.checkpoint_id = json_extract(k.value, '$[2]')
+    AND w.task_id = json_extract(k.value, '$[3]')
 """
 LOCAL_DELETE_THREAD = (
     "DELETE FROM lghm_checkpoints WHERE thread_id = ?",
