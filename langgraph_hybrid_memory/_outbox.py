@@ -80,6 +80,7 @@ PostgresTarget = str | ConnectionPool[Connection[DictRow]] | Connection[DictRow]
 """Where a replicator sends: a conninfo/URL, a pool, or one connection."""
 
 DEFAULT_MAX_ENTRIES = 100_000
+RESYNC_EVERY = 256
 DEFAULT_FULL_TIMEOUT = 30.0
 DEFAULT_BATCH_SIZE = 500
 # The flusher wakes on every append; this interval only bounds how stale a missed wake-up can be.
@@ -115,9 +116,7 @@ OUTBOX_SCHEMA = (
         failed_at REAL NOT NULL
     )""",
 )
-INSERT_ENTRY_SQL = (
-    "INSERT INTO lghm_outbox (stream, kind, payload, created_at) VALUES (?, ?, ?, ?) RETURNING seq"
-)
+INSERT_ENTRY_SQL = "INSERT INTO lghm_outbox (stream, kind, payload, created_at) VALUES (?, ?, ?, ?)"
 SELECT_BATCH_SQL = (
     "SELECT seq, stream, kind, payload, created_at, attempts FROM lghm_outbox "
     "WHERE seq > ? ORDER BY seq LIMIT ?"
@@ -226,6 +225,12 @@ class Outbox:
         self.max_entries = max_entries
         self.full_timeout = full_timeout
         self._room = threading.Condition()
+        # In-memory depth estimate, so the check before every write costs no query. It counts
+        # this process's appends and is re-read from the file after each delete and at least
+        # every RESYNC_EVERY appends (other processes may append to the same file).
+        self._estimate: int | None = None
+        self._since_sync = 0
+        self._estimate_lock = threading.Lock()
 
     def setup(self) -> None:
         """Create the outbox tables (idempotent)."""
@@ -247,17 +252,35 @@ class Outbox:
                 "Outbox.append must run inside LocalDB.transaction(), so the entry commits "
                 "together with the data it describes"
             )
-        row = conn.execute(
+        cur = conn.execute(
             INSERT_ENTRY_SQL,
             (stream, kind, json.dumps(payload, separators=(",", ":")), time.time()),
-        ).fetchone()
-        return int(row[0])
+        )
+        with self._estimate_lock:
+            # Counted before the commit: a rollback leaves the estimate one high until the
+            # next resync, which errs on the safe side.
+            if self._estimate is not None:
+                self._estimate += 1
+            self._since_sync += 1
+        return int(cur.lastrowid or 0)
 
     def approximate_depth(self) -> int:
         """Depth from the seq span (index lookups only; see `SELECT_SPAN_SQL`)."""
         with self.db.read() as conn:
             lo, hi = conn.execute(SELECT_SPAN_SQL).fetchone()
-        return 0 if lo is None else int(hi) - int(lo) + 1
+        depth = 0 if lo is None else int(hi) - int(lo) + 1
+        with self._estimate_lock:
+            self._estimate = depth
+            self._since_sync = 0
+        return depth
+
+    def _has_room_estimated(self) -> bool:
+        with self._estimate_lock:
+            return (
+                self._estimate is not None
+                and self._estimate < self.max_entries
+                and self._since_sync < RESYNC_EVERY
+            )
 
     def wait_for_room(self, timeout: float | None = None) -> None:
         """Block while the outbox is full; call it *before* opening the local transaction.
@@ -265,7 +288,7 @@ class Outbox:
         Raises:
             OutboxFullError: still full after `timeout` (default ``full_timeout``) seconds.
         """
-        if self.approximate_depth() < self.max_entries:
+        if self._has_room_estimated() or self.approximate_depth() < self.max_entries:
             return
         limit = self.full_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
@@ -317,6 +340,7 @@ class Outbox:
                     conn.execute(DELETE_ENTRIES_SQL, (json.dumps(list(seqs)),))
             finally:
                 self.db.conn.execute(SET_SYNCHRONOUS_SQL[int(previous)])
+        self.approximate_depth()  # resync the estimate
         self.notify_room()
 
     def depth(self) -> int:
