@@ -6,6 +6,7 @@ from __future__ import annotations
 import operator
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -159,6 +160,11 @@ def test_kill_9_mid_flush(mode: str, sqlite_path: Path, pg_url: str) -> None:
         assert len(remote) == len(local_ids)
         assert saver.status()["depth"] == 0
     assert _pg_count(pg_url, "checkpoints") == len(local_ids)
-    assert _pg_count(pg_url, "checkpoint_writes") == 2 * len(local_ids)
+    with sqlite3.connect(sqlite_path) as raw:
+        local_writes = raw.execute("SELECT count(*) FROM lghm_checkpoint_writes").fetchone()[0]
+    raw.close()
+    # The kill may land between a put and its put_writes: then the last checkpoint has none.
+    assert local_writes in (2 * len(local_ids), 2 * len(local_ids) - 2)
+    assert _pg_count(pg_url, "checkpoint_writes") == local_writes
     if mode == "defer":
         assert len(local_ids) == n
