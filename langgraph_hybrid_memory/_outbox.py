@@ -664,6 +664,11 @@ class Replicator:
         in the outbox for the background flusher, and the error is in `status()`).
         """
         kinds = list(self._handlers)
+        if self.looks_unreachable():
+            # Known down: do not make every write wait for a connection timeout; the background
+            # flusher keeps retrying with backoff.
+            self.wake()
+            return False
         for _ in range(100):
             if not self.outbox.has_pending_upto(upto, kinds):
                 return True

@@ -80,9 +80,11 @@ class HybridSaver(BaseHybridSaver):
 
         ``write_through``: a `put`/`put_writes` also sends its entry (and any older ones) to
         PostgreSQL before returning. If PostgreSQL is unreachable, the call still returns (the
-        step is durable locally), the entry stays in the outbox for the background flusher,
-        ``status()["write_through_degraded"]`` is True and a ``checkpoint_flush_failed`` event is
-        logged. Use `flush` to wait until PostgreSQL has everything.
+        step is durable locally; the first failure costs up to ``connect_timeout``, later calls
+        skip the attempt while PostgreSQL is known to be down), the entry stays in the outbox for
+        the background flusher, ``status()["write_through_degraded"]`` is True and a
+        ``checkpoint_flush_failed`` event is logged. Use `flush` to wait until PostgreSQL has
+        everything.
 
     Selection (``flush_namespaces``): patterns over ``checkpoint_ns``: ``[""]`` (default) is the
     root graph only, ``["*"]`` every namespace, ``["", "executor:*"]`` adds one subgraph.

@@ -13,6 +13,7 @@ from langgraph_hybrid_memory import ConfigError, HybridSaver, OutboxFullError
 from langgraph_hybrid_memory._outbox import Replicator
 from langgraph_hybrid_memory._sqlite import LocalDB
 from tests.checkpoint.test_hydration_and_deletes import _pg_ids, _put_chain
+from tests.support import PrivatePostgres
 
 UNREACHABLE = "postgresql://someone:hunter2@127.0.0.1:1/none"
 
@@ -133,3 +134,24 @@ def test_setup_fails_loudly_without_postgres(sqlite_path: Path) -> None:
             saver.setup()
         # ... while the local tier keeps working.
         assert _put_chain(saver, "offline", 1)
+
+
+@pytest.mark.slow
+def test_write_through_survives_an_outage(private_pg: PrivatePostgres, sqlite_path: Path) -> None:
+    url = private_pg.url
+    with HybridSaver(
+        sqlite_path, url, mode="write_through", connect_timeout=2, backoff_max=0.5
+    ) as saver:
+        saver.setup()
+        first = _put_chain(saver, "wt", 1)
+        assert _pg_ids(url, "wt") == first
+        private_pg.stop()
+        during = _put_chain(saver, "wt-down", 2)  # returns: durable locally, queued
+        assert saver.status()["write_through_degraded"] is True
+        assert saver.status()["depth"] == 4
+        private_pg.start()
+        saver.flush(timeout=60)  # the background flusher drains what waited
+        assert _pg_ids(url, "wt-down") == sorted(during)
+        after = _put_chain(saver, "wt-up", 1)
+        assert _pg_ids(url, "wt-up") == after  # inline again, no flush() needed
+        assert saver.status()["write_through_degraded"] is False
