@@ -12,6 +12,7 @@ from langgraph_hybrid_memory.errors import (
     MissingExtraError,
     PostgresUnavailableError,
 )
+from langgraph_hybrid_memory.localstore import LocalStore
 
 __version__ = "0.1.0"
 
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "LocalStore",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",

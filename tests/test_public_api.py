@@ -9,6 +9,7 @@ EXPECTED_PUBLIC_API = [
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "LocalStore",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
