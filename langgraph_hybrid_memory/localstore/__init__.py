@@ -60,6 +60,11 @@ DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
 _Row = tuple[Any, ...]
 
 
+def _refreshable(row: _Row, now: float) -> bool:
+    """An item with a TTL that has not expired yet (reading an expired item never revives it)."""
+    return row[6] is not None and row[7] is not None and row[7] > now
+
+
 def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
@@ -346,7 +351,7 @@ class LocalStore(BaseStore):
         row = conn.execute(_b.GET_ITEM, (_b.encode_namespace(op.namespace), op.key)).fetchone()
         if row is None or self._expired(row[7], now):
             return None
-        if op.refresh_ttl and row[6] is not None:
+        if op.refresh_ttl and _refreshable(row, now):
             refresh.add(row[0])
         return self._item(row)
 
@@ -402,7 +407,7 @@ class LocalStore(BaseStore):
         out: list[SearchItem] = []
         for item_id, score in page:
             row = rows[item_id]
-            if op.refresh_ttl and row[6] is not None:
+            if op.refresh_ttl and _refreshable(row, now):
                 refresh.add(item_id)
             out.append(self._search_item(row, float(score)))
         return out
@@ -426,12 +431,12 @@ class LocalStore(BaseStore):
             return out
         for row in conn.execute(sql, params):
             if op.filter:
-                if matches(json.loads(row[3]), op.filter):
+                if not matches(json.loads(row[3]), op.filter):
                     continue
                 if skipped < op.offset:
                     skipped += 1
                     continue
-            if op.refresh_ttl and row[6] is not None:
+            if op.refresh_ttl and _refreshable(row, now):
                 refresh.add(row[0])
             out.append(self._search_item(row))
             if len(out) >= op.limit:
