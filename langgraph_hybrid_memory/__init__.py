@@ -6,6 +6,7 @@ exactly `__all__`; everything in a module whose name starts with ``_`` is privat
 
 from langgraph_hybrid_memory._config import MEMORY_TYPES, MemoryConfig, MemoryType
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
+from langgraph_hybrid_memory._embeddings import CachedEmbeddings, resolve_embeddings
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     EmbeddedPostgresError,
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MEMORY_TYPES",
+    "CachedEmbeddings",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
@@ -27,4 +29,5 @@ __all__ = [
     "MissingExtraError",
     "PostgresUnavailableError",
     "__version__",
+    "resolve_embeddings",
 ]

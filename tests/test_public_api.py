@@ -6,6 +6,7 @@ import langgraph_hybrid_memory
 
 EXPECTED_PUBLIC_API = [
     "MEMORY_TYPES",
+    "CachedEmbeddings",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
@@ -15,6 +16,7 @@ EXPECTED_PUBLIC_API = [
     "MissingExtraError",
     "PostgresUnavailableError",
     "__version__",
+    "resolve_embeddings",
 ]
 
 
