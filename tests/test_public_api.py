@@ -11,11 +11,14 @@ EXPECTED_PUBLIC_API = [
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
     "LocalStore",
+    "Memory",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
     "PostgresUnavailableError",
     "__version__",
+    "aopen_memory",
+    "open_memory",
     "resolve_embeddings",
 ]
 
