@@ -423,24 +423,35 @@ _json_value = st.recursive(
     max_leaves=5,
 )
 _fields = st.sampled_from(["x", "y", "z"])
+# Operands equal to stored values (boundaries of >= and <=) as well as arbitrary ones.
+_range_operand = st.one_of(
+    st.integers(-3, 3),
+    st.sampled_from([0.5, 2.0, -1.5, "a", "b", "10", "9", ""]),
+    st.floats(-3, 3, allow_nan=False),
+)
 _condition = st.one_of(
     _json_value,
     st.dictionaries(st.sampled_from("xyz"), _json_scalar, min_size=1, max_size=2),
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "$eq": _json_value,
-            "$ne": _json_value,
-            "$gt": st.one_of(st.integers(-3, 3), st.sampled_from(["a", "10"])),
-            "$lte": st.one_of(st.floats(-3, 3, allow_nan=False), st.sampled_from(["b", "9"])),
-            "$in": st.lists(_json_scalar, max_size=3),
-            "$nin": st.lists(_json_scalar, max_size=3),
-            "$exists": st.booleans(),
-        },
-    ).filter(bool),
+    # one or two operators, so that a good share of items matches
+    st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from(["$eq", "$ne"]), _json_value),
+            st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), _range_operand),
+            st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(_json_scalar, max_size=3)),
+            st.tuples(st.just("$exists"), st.booleans()),
+        ),
+        min_size=1,
+        max_size=2,
+    ).map(dict),
 )
 _filter = st.dictionaries(_fields, _condition, min_size=1, max_size=2)
-_values = st.lists(st.dictionaries(_fields, _json_value, max_size=3), min_size=8, max_size=8)
+# Mostly scalars at the top level, so that filters match a good share of the items.
+_field_value = st.one_of(_json_scalar, _json_scalar, _json_value)
+_values = st.lists(
+    st.fixed_dictionaries({}, optional={"x": _field_value, "y": _field_value, "z": _field_value}),
+    min_size=8,
+    max_size=8,
+)
 
 
 @settings(

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.store.base import GetOp, PutOp, SearchOp
 
 from langgraph_hybrid_memory import ConfigError, LocalStore
 from langgraph_hybrid_memory._embeddings import LocalEmbeddings
+from langgraph_hybrid_memory._filters import matches
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.localstore import base as b
+from tests import store_contract as contract
 from tests.support import FakeEmbeddings
 
 
@@ -231,3 +234,21 @@ def test_hybrid_search_with_the_real_model(
         store.put(("u",), "id", {"text": "Customer reference ZX-99812"})
         assert store.search(("u",), query="favourite hot beverage", limit=1)[0].key == "tea"
         assert store.search(("u",), query="ZX-99812", limit=1)[0].key == "id"
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=contract._values, flt=contract._filter)
+def test_sql_prefilter_never_drops_a_match(
+    values: list[dict[str, Any]], flt: dict[str, Any]
+) -> None:
+    # The SQL pre-filter may keep extra rows (matches() checks them) but must never drop one.
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id INTEGER, value TEXT)")
+    conn.executemany(
+        "INSERT INTO t VALUES (?, ?)", [(i, b.dump_value(v, "v")) for i, v in enumerate(values)]
+    )
+    where, params = b.prefilter_sql(flt)
+    query = "SELECT id FROM t" + (f" WHERE {where}" if where else "")
+    kept = {row[0] for row in conn.execute(query, params)}
+    assert {i for i, v in enumerate(values) if matches(v, flt)} <= kept
+    conn.close()

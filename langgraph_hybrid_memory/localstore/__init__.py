@@ -356,13 +356,23 @@ class LocalStore(BaseStore):
         return self._item(row)
 
     def _scope(
-        self, base_all: str, base_prefix: str, prefix: tuple[str, ...], now: float
+        self,
+        base_all: str,
+        base_prefix: str,
+        prefix: tuple[str, ...],
+        now: float,
+        filter: dict[str, Any] | None = None,
     ) -> tuple[str, list[Any]]:
         params: list[Any] = list(_b.namespace_range(prefix)) if prefix else []
         sql = base_prefix if prefix else base_all
         if self._omit_expired:
             sql = _b.not_expired_clause(sql)
             params.append(now)
+        pre_sql, pre_params = _b.prefilter_sql(filter)
+        if pre_sql:
+            # Only narrows the rows decoded; every row is still checked with `matches`.
+            sql += (" AND " if " WHERE " in sql else " WHERE ") + pre_sql
+            params += pre_params
         return sql, params
 
     def _search(
@@ -379,7 +389,7 @@ class LocalStore(BaseStore):
             return self._search_recent(conn, op, prefix, now, refresh)
         rows: dict[int, _Row] = {}
         if op.filter:
-            sql, params = self._scope(_b.SEARCH_ALL, _b.SEARCH_PREFIX, prefix, now)
+            sql, params = self._scope(_b.SEARCH_ALL, _b.SEARCH_PREFIX, prefix, now, op.filter)
             for row in conn.execute(sql, params):
                 if matches(json.loads(row[3]), op.filter):
                     rows[row[0]] = row
@@ -420,7 +430,7 @@ class LocalStore(BaseStore):
         now: float,
         refresh: set[int],
     ) -> list[SearchItem]:
-        sql, params = self._scope(_b.SEARCH_ALL, _b.SEARCH_PREFIX, prefix, now)
+        sql, params = self._scope(_b.SEARCH_ALL, _b.SEARCH_PREFIX, prefix, now, op.filter)
         sql += _b.ORDER_RECENT
         if not op.filter:
             sql += " LIMIT ? OFFSET ?"

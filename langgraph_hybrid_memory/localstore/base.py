@@ -192,6 +192,64 @@ def not_expired_clause(sql: str) -> str:
     return sql + joiner + _NOT_EXPIRED
 
 
+_SAFE_FIELD = re.compile(r"^[A-Za-z0-9_]+$")
+_MAX_EXACT_INT = 2**53  # larger ints may not survive SQLite's REAL conversion exactly
+
+
+def _pushable_scalar(value: Any) -> bool:
+    if isinstance(value, bool) or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return abs(value) <= _MAX_EXACT_INT
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def prefilter_sql(filter: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+    """A SQL condition that keeps every item matching `filter` (and maybe a few more).
+
+    Only a pre-filter: the store still checks each remaining item with `_filters.matches`, so
+    results are exactly the shared semantics; this only spares decoding rows that cannot match.
+    Covered: top-level equality / ``$eq`` / ``$in`` with scalar operands, and ``$gt $gte $lt
+    $lte`` with a number (SQLite orders numbers before text and ignores NULL, so strings, nulls
+    and missing fields are never wrongly kept out). Anything else adds no condition.
+
+    Examples:
+        >>> sql, params = prefilter_sql({"kind": "fact", "n": {"$gte": 3}, "meta": {"a": 1}})
+        >>> sql
+        'json_extract(value, ?) = ? AND json_extract(value, ?) >= ?'
+        >>> params
+        ['$."kind"', 'fact', '$."n"', 3]
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    for field_name, condition in (filter or {}).items():
+        if not _SAFE_FIELD.match(field_name):
+            continue
+        path = f'$."{field_name}"'
+        ops = condition if isinstance(condition, Mapping) else {"$eq": condition}
+        if not all(isinstance(k, str) and k.startswith("$") for k in ops):
+            continue  # a nested-object match: checked in Python only
+        for op, operand in ops.items():
+            if op == "$eq" and _pushable_scalar(operand):
+                clauses.append("json_extract(value, ?) = ?")
+                params += [path, int(operand) if isinstance(operand, bool) else operand]
+            elif op == "$in" and operand and all(_pushable_scalar(x) for x in operand):
+                clauses.append(f"json_extract(value, ?) IN ({','.join('?' * len(operand))})")
+                params += [path, *(int(x) if isinstance(x, bool) else x for x in operand)]
+            elif (
+                op in _RANGE_SQL
+                and isinstance(operand, (int, float))
+                and not isinstance(operand, bool)
+                and _pushable_scalar(operand)
+            ):
+                clauses.append(f"json_extract(value, ?) {_RANGE_SQL[op]} ?")
+                params += [path, operand]
+    return " AND ".join(clauses), params
+
+
+_RANGE_SQL = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
 def encode_namespace(namespace: Sequence[str]) -> str:
     """``("users", "u1")`` -> ``"users.u1"`` (labels are validated to contain no ``.``)."""
     return NS_SEP.join(namespace)
