@@ -3,6 +3,7 @@ errors, sharing the file with langgraph's SqliteSaver, and batching of embedding
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -252,3 +253,65 @@ def test_sql_prefilter_never_drops_a_match(
     kept = {row[0] for row in conn.execute(query, params)}
     assert {i for i, v in enumerate(values) if matches(v, flt)} <= kept
     conn.close()
+
+
+def test_threads_and_tasks_share_one_store(
+    sqlite_path: Path, fake_embeddings: FakeEmbeddings
+) -> None:
+    store = LocalStore(sqlite_path, index={"embed": fake_embeddings, "fields": ["t"]})
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(30):
+                store.put(("w", str(n)), f"k{i}", {"t": f"note {n} {i}"})
+                assert store.get(("w", str(n)), f"k{i}") is not None
+                store.search(("w",), query=f"note {n}", limit=3)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    async def tasks() -> None:
+        await asyncio.gather(
+            *(store.aput(("a",), f"k{i}", {"t": f"async {i}"}) for i in range(40)),
+            *(store.asearch(("w",), query="note", limit=5) for _ in range(10)),
+        )
+
+    asyncio.run(tasks())
+    assert errors == []
+    assert store.stats()["items"] == 4 * 30 + 40
+    assert len(store.search(("w",), limit=1000)) == 120
+    store.close()
+
+
+_WRITER = """
+import sys
+from langgraph_hybrid_memory import LocalStore
+store = LocalStore(sys.argv[1])
+for i in range(200):
+    store.put(("p", sys.argv[2]), f"k{i}", {"i": i})
+    store.search(("p",), filter={"i": i}, limit=2)
+store.close()
+"""
+
+
+def test_two_processes_write_the_same_file(sqlite_path: Path) -> None:
+    # WAL + busy_timeout: a second process waits for the write lock instead of failing with
+    # "database is locked".
+    import subprocess
+    import sys
+
+    with LocalStore.from_conn_string(sqlite_path):  # tables exist before both start
+        pass
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(sqlite_path), name])
+        for name in ("a", "b")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    with LocalStore.from_conn_string(sqlite_path) as store:
+        assert len(store.search(("p",), limit=1000)) == 400
