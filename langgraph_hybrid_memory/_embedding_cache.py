@@ -11,12 +11,14 @@ Backends:
 * `PostgresEmbeddingCache` (a connection or pool) and `AsyncPostgresEmbeddingCache` (an async
   connection or pool): table ``embedding_cache`` in a schema (default ``memory``), created by a
   numbered migration (`_migrations.run_migrations`) in `setup()` / `asetup()`.
+* `TieredEmbeddingCache(local, remote)`: the local file first, PostgreSQL second (hybrid setup).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -24,6 +26,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol
 
 import numpy as np
+import psycopg
 from psycopg import AsyncConnection, Connection, sql
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -36,8 +39,11 @@ __all__ = [
     "EmbeddingCache",
     "PostgresEmbeddingCache",
     "SQLiteEmbeddingCache",
+    "TieredEmbeddingCache",
     "content_hash",
 ]
+
+logger = logging.getLogger("langgraph_hybrid_memory")
 
 DEFAULT_SCHEMA = "memory"
 MIGRATIONS_TABLE = "embedding_cache_migrations"
@@ -325,3 +331,83 @@ class AsyncPostgresEmbeddingCache:
             return
         async with self._connection() as conn, conn.cursor() as cur:
             await cur.executemany(_prepare_store(self.schema), _store_params(model, entries))
+
+
+# --- local first, then PostgreSQL ---------------------------------------------------------------
+
+
+class TieredEmbeddingCache:
+    """Two caches in series, for the hybrid setup: the local file first, PostgreSQL second.
+
+    A lookup asks `local`, then `remote` for the misses, and copies remote hits into `local`. New
+    entries go to both. The remote tier is only a cache: when it fails with a connection error
+    (PostgreSQL down) the call goes on with the local tier, logs a warning and counts the failure
+    in `remote_errors` (shown by ``status()``), so an outage costs at most a re-embedding.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> a = LocalDB.open(pathlib.Path(tempfile.mkdtemp()) / "a.sqlite")
+        >>> b = LocalDB.open(pathlib.Path(tempfile.mkdtemp()) / "b.sqlite")
+        >>> local, remote = SQLiteEmbeddingCache(a), SQLiteEmbeddingCache(b)
+        >>> remote.store("m", [("h1", [1.0])])
+        >>> TieredEmbeddingCache(local, remote).lookup("m", ["h1", "h2"])
+        {'h1': [1.0]}
+        >>> local.lookup("m", ["h1"])  # copied to the local tier
+        {'h1': [1.0]}
+        >>> a.close(); b.close()
+    """
+
+    def __init__(self, local: EmbeddingCache, remote: EmbeddingCache) -> None:
+        self.local = local
+        self.remote = remote
+        self.remote_errors = 0
+
+    def _remote_failed(self, exc: Exception, action: str) -> None:
+        self.remote_errors += 1
+        logger.warning(
+            "embedding cache: PostgreSQL %s failed (%s); using the local cache only",
+            action,
+            type(exc).__name__,
+        )
+
+    def lookup(self, model: str, hashes: Sequence[str]) -> dict[str, list[float]]:
+        found = self.local.lookup(model, hashes)
+        missing = [h for h in hashes if h not in found]
+        if missing:
+            try:
+                remote = self.remote.lookup(model, missing)
+            except psycopg.OperationalError as exc:
+                self._remote_failed(exc, "lookup")
+                remote = {}
+            if remote:
+                self.local.store(model, list(remote.items()))
+                found.update(remote)
+        return found
+
+    def store(self, model: str, entries: Sequence[tuple[str, Sequence[float]]]) -> None:
+        self.local.store(model, entries)
+        try:
+            self.remote.store(model, entries)
+        except psycopg.OperationalError as exc:
+            self._remote_failed(exc, "store")
+
+    async def alookup(self, model: str, hashes: Sequence[str]) -> dict[str, list[float]]:
+        found = await self.local.alookup(model, hashes)
+        missing = [h for h in hashes if h not in found]
+        if missing:
+            try:
+                remote = await self.remote.alookup(model, missing)
+            except psycopg.OperationalError as exc:
+                self._remote_failed(exc, "lookup")
+                remote = {}
+            if remote:
+                await self.local.astore(model, list(remote.items()))
+                found.update(remote)
+        return found
+
+    async def astore(self, model: str, entries: Sequence[tuple[str, Sequence[float]]]) -> None:
+        await self.local.astore(model, entries)
+        try:
+            await self.remote.astore(model, entries)
+        except psycopg.OperationalError as exc:
+            self._remote_failed(exc, "store")

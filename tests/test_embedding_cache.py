@@ -16,12 +16,13 @@ from langgraph_hybrid_memory._embedding_cache import (
     AsyncPostgresEmbeddingCache,
     PostgresEmbeddingCache,
     SQLiteEmbeddingCache,
+    TieredEmbeddingCache,
 )
 from langgraph_hybrid_memory._embeddings import embedding_dims, model_name_of
 from langgraph_hybrid_memory._migrations import migration_status
 from langgraph_hybrid_memory._pg import aget_connection, get_connection, make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB
-from tests.support import FakeEmbeddings
+from tests.support import FakeEmbeddings, PrivatePostgres
 
 
 @pytest.fixture
@@ -193,3 +194,55 @@ async def test_postgres_cache_async(pg_url: str) -> None:
     with psycopg.connect(pg_url) as check:
         rows = check.execute("SELECT count(*) FROM memory.embedding_cache").fetchone()
         assert rows == (2,)
+
+
+def test_tiered_cache_survives_a_postgres_outage(
+    private_pg: PrivatePostgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = LocalDB.open(tmp_path / "one.sqlite")
+    conn = get_connection(private_pg.url)
+    remote = PostgresEmbeddingCache(conn)
+    remote.setup()
+    tiered = TieredEmbeddingCache(SQLiteEmbeddingCache(db), remote)
+    fake = FakeEmbeddings(dims=8)
+    emb = CachedEmbeddings(fake, tiered, "m")
+    emb.embed_documents(["a"])
+    private_pg.stop()
+    assert emb.embed_documents(["b", "a"]) == [fake._embed("b"), fake._embed("a")]
+    assert fake.texts == ["a", "b"]  # "a" from the local tier, "b" embedded once
+    assert tiered.remote_errors == 2 and "PostgreSQL lookup failed" in caplog.text
+    conn.close()
+    db.close()
+    private_pg.start()
+    # Another machine: an empty local file, the same PostgreSQL.
+    db2 = LocalDB.open(tmp_path / "two.sqlite")
+    with get_connection(private_pg.url) as conn2:
+        local2 = SQLiteEmbeddingCache(db2)
+        fresh = FakeEmbeddings(dims=8)
+        emb2 = CachedEmbeddings(
+            fresh, TieredEmbeddingCache(local2, PostgresEmbeddingCache(conn2)), "m"
+        )
+        emb2.embed_documents(["a", "b"])
+        assert fresh.texts == ["b"]  # "a" reached PostgreSQL before the outage, "b" did not
+        assert local2.counts() == {"m": 2}  # the remote hit was copied to the local tier
+    db2.close()
+
+
+async def test_tiered_cache_async(pg_url: str, tmp_path: Path) -> None:
+    db = LocalDB.open(tmp_path / "a.sqlite")
+    conn = await aget_connection(pg_url)
+    try:
+        remote = AsyncPostgresEmbeddingCache(conn)
+        await remote.asetup()
+        fake = FakeEmbeddings(dims=8)
+        emb = CachedEmbeddings(fake, TieredEmbeddingCache(SQLiteEmbeddingCache(db), remote), "m")
+        await emb.aembed_documents(["x", "y"])
+        assert await remote.alookup("m", []) == {}
+        db2 = LocalDB.open(tmp_path / "b.sqlite")
+        other = CachedEmbeddings(fake, TieredEmbeddingCache(SQLiteEmbeddingCache(db2), remote), "m")
+        assert await other.aembed_documents(["y", "x"]) == [fake._embed("y"), fake._embed("x")]
+        assert fake.calls == 1
+        db2.close()
+    finally:
+        await conn.close()
+        db.close()

@@ -42,7 +42,7 @@ from langgraph.store.base import (
 from langgraph_hybrid_memory._embeddings import embedding_dims, resolve_embeddings
 from langgraph_hybrid_memory._filters import matches
 from langgraph_hybrid_memory._sqlite import LocalDB
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 from langgraph_hybrid_memory.localstore import base as _b
 from langgraph_hybrid_memory.localstore.base import (
     DistanceType,
@@ -200,7 +200,16 @@ class LocalStore(BaseStore):
                     if version in applied:
                         continue
                     for statement in statements:
-                        conn.execute(statement)
+                        try:
+                            conn.execute(statement)
+                        except sqlite3.OperationalError as exc:
+                            if "fts5" in str(exc):
+                                raise MissingExtraError(
+                                    "LocalStore needs SQLite's FTS5 module, which this Python's "
+                                    "sqlite3 lacks; use a Python built against a standard "
+                                    f"SQLite (3.9+ with FTS5): {exc}"
+                                ) from exc
+                            raise
                     conn.execute(_b.INSERT_VERSION, (version,))
                 row = conn.execute(_b.VECTOR_SIZE).fetchone()
             if row is not None and self.dims is not None and row[0] != self.dims * 4:
