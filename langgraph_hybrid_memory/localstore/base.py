@@ -119,7 +119,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             field TEXT NOT NULL,
             embedding BLOB NOT NULL,
             PRIMARY KEY (item_id, field)
-        ) WITHOUT ROWID""",
+        )""",
         "CREATE VIRTUAL TABLE IF NOT EXISTS lghm_store_fts "
         "USING fts5 (body, tokenize = 'porter unicode61 remove_diacritics 2')",
         """CREATE TRIGGER IF NOT EXISTS lghm_store_fts_on_delete AFTER DELETE ON lghm_store
@@ -542,15 +542,17 @@ def score_vectors(
         >>> [round(float(x), 3) for x in score_vectors(q, m, "inner_product")]
         [1.0, 0.0]
     """
-    q = query.astype(np.float64)
-    m = matrix.astype(np.float64)
+    # float32 like the stored vectors (pgvector's `vector` is float32 too); the error over a few
+    # thousand dimensions stays near 1e-6, and it halves the memory traffic of a scan.
+    q = np.asarray(query, dtype=np.float32)
+    m = np.asarray(matrix, dtype=np.float32)
     if distance == "l2":
         return np.asarray(-np.linalg.norm(m - q, axis=1), dtype=np.float64)
     dots = m @ q
     if distance == "inner_product":
         return np.asarray(dots, dtype=np.float64)
     norms = np.linalg.norm(m, axis=1) * np.linalg.norm(q)
-    out = np.zeros_like(dots)
+    out = np.zeros(dots.shape, dtype=np.float64)
     np.divide(dots, norms, out=out, where=norms > 0)
     return out
 
