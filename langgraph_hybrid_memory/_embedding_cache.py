@@ -40,7 +40,7 @@ __all__ = [
     "PostgresEmbeddingCache",
     "SQLiteEmbeddingCache",
     "TieredEmbeddingCache",
-    "content_hash",
+    "text_hash",
 ]
 
 logger = logging.getLogger("langgraph_hybrid_memory")
@@ -51,11 +51,12 @@ MIGRATIONS_TABLE = "embedding_cache_migrations"
 _LOOKUP_CHUNK = 500
 
 
-def content_hash(text: str) -> str:
-    """sha256 of the UTF-8 text, hex.
+def text_hash(text: str) -> str:
+    """sha256 of the UTF-8 text, hex: the cache key's text part, and the ``text_hash`` column of
+    the stores' vectors tables (so a cache entry can be joined to the vectors made from it).
 
     Examples:
-        >>> content_hash("tea")[:16]
+        >>> text_hash("tea")[:16]
         'a9f74d1ec36ebdeb'
     """
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -89,12 +90,14 @@ class EmbeddingCache(Protocol):
 
 SQLITE_CREATE = (
     "CREATE TABLE IF NOT EXISTS lghm_embedding_cache ("
-    "model TEXT NOT NULL, hash TEXT NOT NULL, dims INTEGER NOT NULL, vector BLOB NOT NULL, "
-    "created_at REAL NOT NULL, PRIMARY KEY (model, hash)) WITHOUT ROWID"
+    "model TEXT NOT NULL, text_hash TEXT NOT NULL, dims INTEGER NOT NULL, "
+    "vector BLOB NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (model, text_hash))"
 )
-SQLITE_LOOKUP = "SELECT hash, vector FROM lghm_embedding_cache WHERE model = ? AND hash IN "
+SQLITE_LOOKUP = (
+    "SELECT text_hash, vector FROM lghm_embedding_cache WHERE model = ? AND text_hash IN "
+)
 SQLITE_STORE = (
-    "INSERT OR IGNORE INTO lghm_embedding_cache (model, hash, dims, vector, created_at) "
+    "INSERT OR IGNORE INTO lghm_embedding_cache (model, text_hash, dims, vector, created_at) "
     "VALUES (?, ?, ?, ?, ?)"
 )
 SQLITE_COUNT = "SELECT model, count(*) FROM lghm_embedding_cache GROUP BY model ORDER BY model"
@@ -111,8 +114,8 @@ class SQLiteEmbeddingCache:
         >>> import tempfile, pathlib
         >>> db = LocalDB.open(pathlib.Path(tempfile.mkdtemp()) / "memory.sqlite")
         >>> cache = SQLiteEmbeddingCache(db)
-        >>> cache.store("m", [(content_hash("tea"), [0.5, 0.25])])
-        >>> cache.lookup("m", [content_hash("tea"), content_hash("milk")])
+        >>> cache.store("m", [(text_hash("tea"), [0.5, 0.25])])
+        >>> cache.lookup("m", [text_hash("tea"), text_hash("milk")])
         {'a9f74d1ec36ebdeb...': [0.5, 0.25]}
         >>> db.close()
     """
@@ -169,9 +172,9 @@ class SQLiteEmbeddingCache:
 PG_MIGRATIONS: list[Migration] = [
     Migration(
         "CREATE TABLE IF NOT EXISTS embedding_cache ("
-        "model text NOT NULL, content_hash text NOT NULL, dims integer NOT NULL, "
+        "model text NOT NULL, text_hash text NOT NULL, dims integer NOT NULL, "
         "vector bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
-        "PRIMARY KEY (model, content_hash))",
+        "PRIMARY KEY (model, text_hash))",
         description="embedding cache keyed by model and sha256 of the text",
     ),
 ]
@@ -179,15 +182,14 @@ PG_MIGRATIONS: list[Migration] = [
 
 def _prepare_lookup(schema: str) -> sql.Composed:
     return sql.SQL(
-        "SELECT content_hash, vector FROM {}.embedding_cache "
-        "WHERE model = %s AND content_hash = ANY(%s)"
+        "SELECT text_hash, vector FROM {}.embedding_cache WHERE model = %s AND text_hash = ANY(%s)"
     ).format(sql.Identifier(schema))
 
 
 def _prepare_store(schema: str) -> sql.Composed:
     return sql.SQL(
-        "INSERT INTO {}.embedding_cache (model, content_hash, dims, vector) "
-        "VALUES (%s, %s, %s, %s) ON CONFLICT (model, content_hash) DO NOTHING"
+        "INSERT INTO {}.embedding_cache (model, text_hash, dims, vector) "
+        "VALUES (%s, %s, %s, %s) ON CONFLICT (model, text_hash) DO NOTHING"
     ).format(sql.Identifier(schema))
 
 
@@ -199,7 +201,7 @@ def _prepare_counts(schema: str) -> sql.Composed:
 
 def _row_pair(row: Any) -> tuple[str, bytes]:
     if isinstance(row, dict):
-        return str(row["content_hash"]), bytes(row["vector"])
+        return str(row["text_hash"]), bytes(row["vector"])
     return str(row[0]), bytes(row[1])
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base.embed import ensure_embeddings
 
-from langgraph_hybrid_memory._embedding_cache import EmbeddingCache, content_hash
+from langgraph_hybrid_memory._embedding_cache import EmbeddingCache, text_hash
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "embedding_dims",
     "model_name_of",
     "resolve_embeddings",
+    "text_hash",
 ]
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -289,7 +290,7 @@ class CachedEmbeddings(Embeddings):
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"texts to embed must be strings, got {type(text).__name__}")
-        hashes = {t: content_hash(t) for t in dict.fromkeys(texts)}
+        hashes = {t: text_hash(t) for t in dict.fromkeys(texts)}
         return hashes, list(hashes.values())
 
     def _finish(

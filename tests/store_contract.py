@@ -68,6 +68,7 @@ __all__ = [
     "test_list_namespaces",
     "test_namespace_prefix_matches_whole_labels_only",
     "test_namespace_validation",
+    "test_paging_one_big_batch_never_skips_or_repeats",
     "test_put_get_roundtrip_and_update",
     "test_search_pagination_without_query",
     "test_stale_vectors_dropped_when_text_changes",
@@ -614,3 +615,26 @@ async def test_ttl_default_expiry_and_sweep(make: MakeApi) -> None:
     assert {i.key for i in await s.search(("t",))} == {"long", "forever"}
     assert await _sweep(s) == 1
     assert {i.key for i in await s.search(("t",))} == {"long", "forever"}
+
+
+async def test_paging_one_big_batch_never_skips_or_repeats(make: MakeApi) -> None:
+    # One batch gives every item the same updated_at: the order must still be total.
+    s = await make()
+    namespaces = [("p", "a"), ("p", "a", "b"), ("p", "a-b"), ("p", "a_b")]
+    await s.batch(
+        [PutOp(namespaces[i % 4], f"k{i:04d}", {"i": i, "even": i % 2 == 0}) for i in range(1200)]
+    )
+    for flt in (None, {"even": True}):
+        seen: list[tuple[tuple[str, ...], str]] = []
+        offset = 0
+        while True:
+            page = await s.search(("p",), filter=flt, limit=100, offset=offset)
+            if not page:
+                break
+            seen.extend((item.namespace, item.key) for item in page)
+            offset += 100
+        expected = 1200 if flt is None else 600
+        assert len(seen) == expected and len(set(seen)) == expected
+    first = await s.search(("p",), limit=5)
+    again = await s.search(("p",), limit=5)
+    assert [(i.namespace, i.key) for i in first] == [(i.namespace, i.key) for i in again]

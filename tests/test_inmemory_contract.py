@@ -26,6 +26,7 @@ from tests.store_contract import (  # noqa: F401
     test_list_namespaces,
     test_namespace_prefix_matches_whole_labels_only,
     test_namespace_validation,
+    test_paging_one_big_batch_never_skips_or_repeats,
     test_put_get_roundtrip_and_update,
     test_search_pagination_without_query,
     test_vector_search_scores_best_vector,

@@ -4,6 +4,7 @@ errors, sharing the file with langgraph's SqliteSaver, and batching of embedding
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -315,3 +316,42 @@ def test_two_processes_write_the_same_file(sqlite_path: Path) -> None:
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     with LocalStore.from_conn_string(sqlite_path) as store:
         assert len(store.search(("p",), limit=1000)) == 400
+
+
+def test_ties_order_by_namespace_tuple_then_key(sqlite_path: Path) -> None:
+    with LocalStore.from_conn_string(sqlite_path) as store:
+        store.batch(
+            [
+                PutOp(("p", "a-b"), "k1", {"v": 1}),
+                PutOp(("p", "a", "b"), "k2", {"v": 2}),
+                PutOp(("p", "a", "b"), "k1", {"v": 3}),
+                PutOp(("p", "a"), "z", {"v": 4}),
+            ]
+        )
+        order = [(i.namespace, i.key) for i in store.search(("p",))]
+    # as tuples ("p", "a") < ("p", "a", "b") < ("p", "a-b"), although "p.a-b" < "p.a.b" as text
+    assert order == [
+        (("p", "a"), "z"),
+        (("p", "a", "b"), "k1"),
+        (("p", "a", "b"), "k2"),
+        (("p", "a-b"), "k1"),
+    ]
+
+
+def test_vectors_keep_the_text_hash_of_their_text(
+    sqlite_path: Path, fake_embeddings: FakeEmbeddings
+) -> None:
+    from langgraph_hybrid_memory._embeddings import text_hash
+
+    with LocalStore.from_conn_string(
+        sqlite_path, index={"embed": fake_embeddings, "fields": ["a", "tags[*]"]}
+    ) as store:
+        store.put(("n",), "k", {"a": "first text", "tags": ["x", "y"]})
+        with store.db.read() as conn:
+            rows = dict(conn.execute("SELECT field, text_hash FROM lghm_store_vectors"))
+    assert rows == {
+        "a": text_hash("first text"),
+        "tags[*].0": text_hash("x"),
+        "tags[*].1": text_hash("y"),
+    }
+    assert text_hash("x") == hashlib.sha256(b"x").hexdigest()

@@ -39,7 +39,7 @@ from langgraph.store.base import (
     TTLConfig,
 )
 
-from langgraph_hybrid_memory._embeddings import embedding_dims, resolve_embeddings
+from langgraph_hybrid_memory._embeddings import embedding_dims, resolve_embeddings, text_hash
 from langgraph_hybrid_memory._filters import matches
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
@@ -531,8 +531,10 @@ class LocalStore(BaseStore):
                 conn.execute(_b.DELETE_ITEM, (ns, put.key))
                 continue
             expires = None if put.ttl_minutes is None else now + put.ttl_minutes * 60.0
+            sort_key = _b.namespace_sort_key(put.namespace)
             (item_id,) = conn.execute(
-                _b.UPSERT_ITEM, (ns, put.key, put.value_json, now, now, expires, put.ttl_minutes)
+                _b.UPSERT_ITEM,
+                (ns, sort_key, put.key, put.value_json, now, now, expires, put.ttl_minutes),
             ).fetchone()
             # The value changed: vectors and keyword text of the old value are stale.
             conn.execute(_b.DELETE_VECTORS, (item_id,))
@@ -543,7 +545,10 @@ class LocalStore(BaseStore):
             if self.embeddings is not None:
                 conn.executemany(
                     _b.INSERT_VECTOR,
-                    [(item_id, name, _b.to_blob(texts[text])) for name, text in put.texts],
+                    [
+                        (item_id, name, text_hash(text), _b.to_blob(texts[text]))
+                        for name, text in put.texts
+                    ],
                 )
 
     # --- TTL ------------------------------------------------------------------------------------

@@ -104,6 +104,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE IF NOT EXISTS lghm_store (
             id INTEGER PRIMARY KEY,
             namespace TEXT NOT NULL,
+            ns_sort BLOB NOT NULL,
             key TEXT NOT NULL,
             value TEXT NOT NULL,
             created_at REAL NOT NULL,
@@ -117,6 +118,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE IF NOT EXISTS lghm_store_vectors (
             item_id INTEGER NOT NULL REFERENCES lghm_store (id) ON DELETE CASCADE,
             field TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
             embedding BLOB NOT NULL,
             PRIMARY KEY (item_id, field)
         )""",
@@ -143,7 +145,9 @@ SEARCH_PREFIX = (
     f"SELECT {_ITEM_COLUMNS}, expires_at FROM lghm_store "
     "WHERE (namespace = ? OR (namespace >= ? AND namespace < ?))"
 )
-ORDER_RECENT = " ORDER BY updated_at DESC, id DESC"
+# Newest first; ties (one batch shares one timestamp) by namespace as a tuple, then key, so
+# limit/offset pages never skip or repeat an item, in the order PgVectorStore uses.
+ORDER_RECENT = " ORDER BY updated_at DESC, ns_sort, key"
 IDS_ALL = "SELECT id, expires_at FROM lghm_store"
 IDS_PREFIX = (
     "SELECT id, expires_at FROM lghm_store "
@@ -164,15 +168,17 @@ NAMESPACES_PREFIX = (
     "WHERE (namespace = ? OR (namespace >= ? AND namespace < ?))"
 )
 UPSERT_ITEM = (
-    "INSERT INTO lghm_store (namespace, key, value, created_at, updated_at, expires_at, "
-    "ttl_minutes) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "INSERT INTO lghm_store (namespace, ns_sort, key, value, created_at, updated_at, "
+    "expires_at, ttl_minutes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, "
     "updated_at = excluded.updated_at, expires_at = excluded.expires_at, "
     "ttl_minutes = excluded.ttl_minutes RETURNING id"
 )
 DELETE_ITEM = "DELETE FROM lghm_store WHERE namespace = ? AND key = ?"
 DELETE_VECTORS = "DELETE FROM lghm_store_vectors WHERE item_id = ?"
-INSERT_VECTOR = "INSERT INTO lghm_store_vectors (item_id, field, embedding) VALUES (?, ?, ?)"
+INSERT_VECTOR = (
+    "INSERT INTO lghm_store_vectors (item_id, field, text_hash, embedding) VALUES (?, ?, ?, ?)"
+)
 DELETE_FTS = "DELETE FROM lghm_store_fts WHERE rowid = ?"
 INSERT_FTS = "INSERT INTO lghm_store_fts (rowid, body) VALUES (?, ?)"
 REFRESH_TTL = (
@@ -253,6 +259,13 @@ _RANGE_SQL = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 def encode_namespace(namespace: Sequence[str]) -> str:
     """``("users", "u1")`` -> ``"users.u1"`` (labels are validated to contain no ``.``)."""
     return NS_SEP.join(namespace)
+
+
+def namespace_sort_key(namespace: Sequence[str]) -> bytes:
+    """Bytes that sort like the namespace tuple (labels joined by NUL, which labels cannot
+    contain; UTF-8 keeps code-point order): ``("a", "b") < ("a-x",)`` although
+    ``"a.b" > "a-x"`` as text. PostgreSQL's ``text[] COLLATE "C"`` orders the same way."""
+    return b"\x00".join(label.encode("utf-8") for label in namespace)
 
 
 def decode_namespace(text: str) -> tuple[str, ...]:
