@@ -20,6 +20,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
+from langgraph.store.base import PutOp
 from langgraph.store.memory import InMemoryStore
 from langgraph.store.postgres import PostgresStore
 from langgraph.store.sqlite import SqliteStore
@@ -174,8 +175,8 @@ def _fill_store(store: Any) -> None:
     store.put(("users", "john_doe", "memories"), "city", {"fact": "lives in Oslo", "n": 10})
     store.put(("users", "john-doe", "memories"), "tea", {"fact": "hates tea"})
     store.put(("users", "john_doe"), "profile", {"name": "John"})
-    for i in range(1203):  # more than two pages
-        store.put(("docs",), f"d{i:04d}", {"i": i})
+    # More than two pages, written in one batch so timestamps tie (see iter_items).
+    store.batch([PutOp(("docs",), f"d{i:04d}", {"i": i}) for i in range(1203)])
 
 
 def _all_items(store: Any) -> dict[tuple[tuple[str, ...], str], dict[str, Any]]:
