@@ -355,3 +355,19 @@ def test_vectors_keep_the_text_hash_of_their_text(
         "tags[*].1": text_hash("y"),
     }
     assert text_hash("x") == hashlib.sha256(b"x").hexdigest()
+
+
+def test_transfer_engine_copies_items_both_ways(sqlite_path: Path, tmp_path: Path) -> None:
+    from langgraph.store.memory import InMemoryStore
+
+    from langgraph_hybrid_memory._transfer import copy_items
+
+    with LocalStore.from_conn_string(sqlite_path) as source:
+        source.batch([PutOp(("u", str(i % 3)), f"k{i}", {"i": i}) for i in range(250)])
+        middle = InMemoryStore()
+        assert copy_items(source, middle).items == 250
+        with LocalStore.from_conn_string(tmp_path / "copy.sqlite") as target:
+            assert copy_items(middle, target).items == 250
+            got = target.get(("u", "1"), "k1")
+            assert got is not None and got.value == {"i": 1}
+            assert target.stats()["items"] == 250
