@@ -245,9 +245,9 @@ class CachedEmbeddings(Embeddings):
         >>> import tempfile, pathlib
         >>> from langgraph_hybrid_memory._embedding_cache import SQLiteEmbeddingCache
         >>> from langgraph_hybrid_memory._sqlite import LocalDB
-        >>> from tests.support import FakeEmbeddings
+        >>> model = resolve_embeddings(lambda texts: [[float(len(t)), 1.0] for t in texts])
         >>> db = LocalDB.open(pathlib.Path(tempfile.mkdtemp()) / "memory.sqlite")
-        >>> emb = CachedEmbeddings(FakeEmbeddings(dims=8), SQLiteEmbeddingCache(db), "fake")
+        >>> emb = CachedEmbeddings(model, SQLiteEmbeddingCache(db), "length-model")
         >>> _ = emb.embed_documents(["tea", "tea", "milk"])
         >>> _ = emb.embed_documents(["milk", "sugar"])
         >>> emb.stats

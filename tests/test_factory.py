@@ -210,3 +210,16 @@ def test_open_memory_reads_the_environment_when_no_config(
         assert memory.config.memory_type == "sqlite"
         assert (tmp_path / "env-data" / "memory.sqlite").is_file()
         assert SECRET not in repr(memory.status()) and SECRET not in repr(memory)
+
+
+@pytest.mark.quality
+def test_sqlite_with_the_real_local_model(tmp_path: Path, local_embeddings: Any) -> None:
+    # MEMORY_EMBEDDINGS=local: the offline all-MiniLM-L6-v2 model, hybrid search, cached vectors.
+    with open_memory(_cfg("sqlite", tmp_path, embeddings="local")) as memory:
+        assert isinstance(memory.store, LocalStore) and memory.store.search_mode == "hybrid"
+        assert memory.store.dims == 384
+        memory.store.put(("users", "u1"), "tea", {"text": "I drink green tea every morning"})
+        memory.store.put(("users", "u1"), "bike", {"text": "I cycle to work"})
+        hits = memory.store.search(("users", "u1"), query="favourite hot beverage", limit=1)
+        assert hits[0].key == "tea"
+        assert memory.status()["embeddings"]["model"] == "local:all-MiniLM-L6-v2"

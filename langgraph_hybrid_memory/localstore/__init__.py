@@ -101,15 +101,18 @@ class LocalStore(BaseStore):
 
     Examples:
         >>> import tempfile, pathlib
-        >>> from tests.support import FakeEmbeddings
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "memory.sqlite"
-        >>> with LocalStore.from_conn_string(
-        ...     path, index={"embed": FakeEmbeddings(dims=16), "fields": ["text"]}
-        ... ) as store:
+        >>> index = {"fields": ["text"], "search_mode": "keyword"}  # no model needed
+        >>> with LocalStore.from_conn_string(path, index=index) as store:
         ...     store.put(("users", "u1"), "tea", {"text": "likes green tea"})
         ...     store.put(("users", "u1"), "car", {"text": "drives an old car"})
-        ...     [item.key for item in store.search(("users",), query="tea", limit=1)]
+        ...     [item.key for item in store.search(("users",), query="tea")]
         ['tea']
+
+        With a model (``"local"``, ``"openai:text-embedding-3-small"`` or any LangChain
+        `Embeddings`) the default search mode is hybrid::
+
+            LocalStore(path, index={"embed": "local", "fields": ["text"]})
     """
 
     supports_ttl = True
