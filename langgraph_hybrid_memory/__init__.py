@@ -6,23 +6,32 @@ exactly `__all__`; everything in a module whose name starts with ``_`` is privat
 
 from langgraph_hybrid_memory._config import MEMORY_TYPES, MemoryConfig, MemoryType
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
+from langgraph_hybrid_memory._embeddings import CachedEmbeddings, resolve_embeddings
+from langgraph_hybrid_memory._factory import Memory, aopen_memory, open_memory
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     EmbeddedPostgresError,
     MissingExtraError,
     PostgresUnavailableError,
 )
+from langgraph_hybrid_memory.localstore import LocalStore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MEMORY_TYPES",
+    "CachedEmbeddings",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "LocalStore",
+    "Memory",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
     "PostgresUnavailableError",
     "__version__",
+    "aopen_memory",
+    "open_memory",
+    "resolve_embeddings",
 ]

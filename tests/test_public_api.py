@@ -6,14 +6,20 @@ import langgraph_hybrid_memory
 
 EXPECTED_PUBLIC_API = [
     "MEMORY_TYPES",
+    "CachedEmbeddings",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "LocalStore",
+    "Memory",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
     "PostgresUnavailableError",
     "__version__",
+    "aopen_memory",
+    "open_memory",
+    "resolve_embeddings",
 ]
 
 
