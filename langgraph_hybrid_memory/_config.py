@@ -131,6 +131,9 @@ class MemoryConfig:
     """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``)."""
     embeddings: str | None = None
     """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``)."""
+    openai_api_key: str | None = field(default=None, repr=False)
+    """OpenAI key (``OPENAI_API_KEY``): the sample graphs use ``ChatOpenAI`` when it is set and a
+    scripted offline model otherwise. A secret: never shown in `repr()`."""
 
     def __post_init__(self) -> None:
         if self.memory_type not in MEMORY_TYPES:
@@ -158,7 +161,8 @@ class MemoryConfig:
 
         Variables: ``MEMORY_TYPE``, ``DATABASE_URL`` (or ``POSTGRES_HOST``, ``POSTGRES_PORT``,
         ``POSTGRES_DB``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_SSL``),
-        ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``.
+        ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``,
+        ``OPENAI_API_KEY``.
         ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
 
         Raises:
@@ -196,6 +200,9 @@ class MemoryConfig:
         embeddings = env.get("MEMORY_EMBEDDINGS", "").strip()
         if embeddings:
             values["embeddings"] = embeddings
+        openai_api_key = env.get("OPENAI_API_KEY", "").strip()
+        if openai_api_key:
+            values["openai_api_key"] = openai_api_key
         values.update(overrides)
         return cls(**values)
 
