@@ -74,11 +74,15 @@ def evaluate(expression: str) -> float | int:
     try:
         tree = ast.parse(expression.replace("^", "**"), mode="eval")
         value = _eval_node(tree.body)
-    except (SyntaxError, ValueError, TypeError):
+    except (SyntaxError, _Unsupported):
         raise ValueError(f"not an arithmetic expression: {expression!r}") from None
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+class _Unsupported(Exception):
+    """Raised for syntax the calculator does not evaluate (names, calls, strings...)."""
 
 
 def _eval_node(node: ast.expr) -> float | int:
@@ -86,15 +90,16 @@ def _eval_node(node: ast.expr) -> float | int:
         value = node.value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
-        raise ValueError("unsupported constant")
+        raise _Unsupported
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval_node(node.left), _eval_node(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > 100:
-            raise ValueError("exponent too large")  # keeps 9**9**9 from hanging the agent
+            # Keeps 9 ** 9 ** 9 from hanging the agent.
+            raise ValueError(f"exponent {right} is too large (at most 100)")
         return _BINARY[type(node.op)](left, right)  # type: ignore[no-any-return]
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_eval_node(node.operand))  # type: ignore[no-any-return]
-    raise ValueError("unsupported expression")
+    raise _Unsupported
 
 
 def knowledge_topic(text: str) -> str | None:

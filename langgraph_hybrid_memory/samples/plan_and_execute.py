@@ -35,6 +35,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.store.base import BaseStore, SearchItem
 from langgraph.types import Command, interrupt
 
+from langgraph_hybrid_memory.errors import ConfigError
 from langgraph_hybrid_memory.samples import _model as m
 from langgraph_hybrid_memory.samples._tools import DEFAULT_TOOLS, memory_key, memory_namespace
 
@@ -103,6 +104,25 @@ def format_memory(item: SearchItem) -> str:
     if "subject" in value and "value" in value:
         return f"{value['subject']}: {value['value']}"
     return str(value.get("text", value))
+
+
+def _require_input(state: PlanExecuteState) -> None:
+    missing = [key for key in ("user_id", "objective") if not state.get(key)]
+    if missing:
+        raise ValueError(
+            f"the plan-and-execute graph needs {' and '.join(missing)} in its input, e.g. "
+            "graph.invoke({'user_id': 'ada', 'objective': 'Plan a day out.'}, config)"
+        )
+
+
+def _store() -> BaseStore:
+    store = get_store()
+    if store is None:
+        raise ConfigError(
+            "the plan-and-execute graph keeps long-term memories in a store: compile it with "
+            "builder.compile(checkpointer=..., store=...)"
+        )
+    return store
 
 
 def _structured(
@@ -232,6 +252,7 @@ def build_plan_and_execute(
     planner_system = m.PLANNER_SYSTEM.format(extra=m.PLANNER_FORGET_VERB if risky else "")
 
     def _recall_query(state: PlanExecuteState) -> tuple[tuple[str, ...], str]:
+        _require_input(state)
         return memory_namespace(state["user_id"]), state["objective"]
 
     def _planned(memories: list[str], plan: m.Plan) -> PlanExecuteState:
@@ -246,7 +267,7 @@ def build_plan_and_execute(
 
     def plan(state: PlanExecuteState, config: RunnableConfig) -> PlanExecuteState:
         namespace, query = _recall_query(state)
-        found = get_store().search(namespace, query=query, limit=MEMORY_SEARCH_LIMIT)
+        found = _store().search(namespace, query=query, limit=MEMORY_SEARCH_LIMIT)
         memories = [format_memory(item) for item in found]
         runnable, messages = _structured(
             model, m.Plan, planner_system, m.planner_prompt(query, memories)
@@ -255,7 +276,7 @@ def build_plan_and_execute(
 
     async def aplan(state: PlanExecuteState, config: RunnableConfig) -> PlanExecuteState:
         namespace, query = _recall_query(state)
-        found = await get_store().asearch(namespace, query=query, limit=MEMORY_SEARCH_LIMIT)
+        found = await _store().asearch(namespace, query=query, limit=MEMORY_SEARCH_LIMIT)
         memories = [format_memory(item) for item in found]
         runnable, messages = _structured(
             model, m.Plan, planner_system, m.planner_prompt(query, memories)
@@ -309,7 +330,7 @@ def build_plan_and_execute(
     def remember(state: PlanExecuteState, config: RunnableConfig) -> PlanExecuteState:
         runnable, messages = _facts_messages(state)
         facts = cast(m.Facts, runnable.invoke(messages, config))
-        store: BaseStore = get_store()
+        store = _store()
         namespace = memory_namespace(state["user_id"])
         items = _memories_to_save(state, facts, config)
         for key, value in items:
@@ -319,7 +340,7 @@ def build_plan_and_execute(
     async def aremember(state: PlanExecuteState, config: RunnableConfig) -> PlanExecuteState:
         runnable, messages = _facts_messages(state)
         facts = cast(m.Facts, await runnable.ainvoke(messages, config))
-        store: BaseStore = get_store()
+        store = _store()
         namespace = memory_namespace(state["user_id"])
         items = _memories_to_save(state, facts, config)
         for key, value in items:
