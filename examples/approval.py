@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
     config = MemoryConfig.from_env()
     thread: RunnableConfig = {"configurable": {"thread_id": args.thread}}
-    with open_backends(config) as (checkpointer, store):
+    with open_backends(config) as memory:
         graph = build_approval_graph(make_chat_model(config)).compile(
-            checkpointer=checkpointer, store=store
+            checkpointer=memory.checkpointer, store=memory.store
         )
         if args.resume is None:
             inputs: Any = {"user_id": args.user, "objective": args.objective}
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if pending is not None:
             render_pending(console, pending, args.thread)
             return 0
-        render_run(console, result, store_label=backend_label(store))
+        render_run(console, result, store_label=backend_label(memory.store))
     return 0
 
 

@@ -59,15 +59,15 @@ def run(args: argparse.Namespace) -> int:
         "configurable": {"thread_id": args.thread},
         "recursion_limit": args.recursion_limit,
     }
-    with open_backends(config) as (checkpointer, store):
+    with open_backends(config) as memory:
         graph = build_plan_and_execute(make_chat_model(config)).compile(
-            checkpointer=checkpointer, store=store
+            checkpointer=memory.checkpointer, store=memory.store
         )
         try:
             result: dict[str, Any] = graph.invoke(inputs, thread)
         except GraphRecursionError:
             return stopped(args)
-        render_run(console, result, store_label=backend_label(store))
+        render_run(console, result, store_label=backend_label(memory.store))
     return 0
 
 
@@ -78,15 +78,15 @@ async def arun(args: argparse.Namespace) -> int:
         "configurable": {"thread_id": args.thread},
         "recursion_limit": args.recursion_limit,
     }
-    async with aopen_backends(config) as (checkpointer, store):
+    async with aopen_backends(config) as memory:
         graph = build_plan_and_execute(make_chat_model(config)).compile(
-            checkpointer=checkpointer, store=store
+            checkpointer=memory.checkpointer, store=memory.store
         )
         try:
             result: dict[str, Any] = await graph.ainvoke(inputs, thread)
         except GraphRecursionError:
             return stopped(args)
-        render_run(console, result, store_label=backend_label(store))
+        render_run(console, result, store_label=backend_label(memory.store))
     return 0
 
 

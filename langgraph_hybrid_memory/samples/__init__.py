@@ -6,8 +6,8 @@
   (`langgraph.types.interrupt`), resumable from another process.
 * `make_chat_model`: `ChatOpenAI` when ``OPENAI_API_KEY`` is set, else `ScriptedChatModel`, a
   deterministic offline model (runs take milliseconds; used by the tests and the demo).
-* `open_backends` / `aopen_backends`: the (checkpointer, store) pair the examples use, chosen by
-  ``MEMORY_TYPE``.
+* `open_backends` / `aopen_backends`: the checkpointer and store the examples and the demo use,
+  chosen by ``MEMORY_TYPE`` (``with open_backends() as memory: ... memory.checkpointer``).
 
 Examples:
     >>> from langgraph.checkpoint.memory import InMemorySaver
@@ -20,6 +20,7 @@ Examples:
     [{'step': 'calculate 3 * 40', 'result': '3 * 40 = 120'}]
 """
 
+# The examples and the demo open their backends through this one import.
 from langgraph_hybrid_memory.samples._backends import aopen_backends, open_backends
 from langgraph_hybrid_memory.samples._model import (
     DEFAULT_OPENAI_MODEL,

@@ -1,16 +1,18 @@
-"""The (checkpointer, store) pair the samples and the demo run on, chosen by ``MEMORY_TYPE``.
+"""The checkpointer and store the samples and the demo run on, chosen by ``MEMORY_TYPE``.
 
 A stand-in for `open_memory()` built only from langgraph's own savers and stores, so the samples
 run on real backends today: ``memory`` (in-process), ``sqlite`` (one local file under
 ``MEMORY_DATA_DIR``) and ``postgres``/``hybrid`` (`PostgresSaver` + `PostgresStore` on
-``DATABASE_URL``, or on the embedded PostgreSQL when none is set). Swapping it for
-`open_memory()` changes no caller: both are context managers yielding ``(checkpointer, store)``.
+``DATABASE_URL``, or on the embedded PostgreSQL when none is set). It honours `open_memory()`'s
+contract (a context manager yielding an object with ``.checkpointer``, ``.store`` and
+``.status()``), so swapping one for the other is the one import in ``samples/__init__.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -18,13 +20,55 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from langgraph_hybrid_memory._config import MemoryConfig
+from langgraph_hybrid_memory._config import MemoryConfig, redact_conninfo
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
 from langgraph_hybrid_memory._embeddings import embedding_dims, resolve_embeddings
 
-__all__ = ["aopen_backends", "open_backends"]
+__all__ = ["Backends", "aopen_backends", "open_backends"]
 
-Backends = tuple[BaseCheckpointSaver[Any], BaseStore]
+_WHERE = {
+    "InMemorySaver": "process memory",
+    "InMemoryStore": "process memory",
+    "SqliteSaver": "local SQLite",
+    "AsyncSqliteSaver": "local SQLite",
+    "SqliteStore": "local SQLite",
+    "AsyncSqliteStore": "local SQLite",
+}
+
+
+@dataclass(frozen=True)
+class Backends:
+    """An open checkpointer and store, and where they keep their data."""
+
+    checkpointer: BaseCheckpointSaver[Any]
+    store: BaseStore
+    config: MemoryConfig
+    postgres_url: str | None = None
+
+    def status(self) -> dict[str, Any]:
+        """What is in use and where it lives (no secrets)."""
+
+        def where(backend: object) -> str:
+            name = type(backend).__name__
+            return f"{name} ({_WHERE.get(name, 'PostgreSQL')})"
+
+        status: dict[str, Any] = {
+            "memory_type": self.config.memory_type,
+            "checkpointer": where(self.checkpointer),
+            "store": where(self.store),
+        }
+        if self.postgres_url is not None:
+            status["postgres"] = (
+                f"embedded, data in {self.config.embedded_pgdata}"
+                if self.config.uses_embedded_postgres
+                else redact_conninfo(self.postgres_url)
+            )
+        path = self.config.sqlite_path
+        status["local_sqlite"] = (
+            f"{path} ({path.stat().st_size:,} bytes)" if path.exists() else f"{path} (not used)"
+        )
+        status["embeddings"] = self.config.embeddings or "none (searches go by recency)"
+        return status
 
 
 def _index(config: MemoryConfig) -> dict[str, Any] | None:
@@ -43,20 +87,21 @@ def _postgres_url(config: MemoryConfig, stack: ExitStack) -> str:
 
 @contextmanager
 def open_backends(config: MemoryConfig | None = None) -> Iterator[Backends]:
-    """Open ``(checkpointer, store)`` for sync graphs (`invoke`); closes them on exit.
+    """Open a checkpointer and a store for sync graphs (`invoke`); closes them on exit.
 
     Args:
         config: defaults to `MemoryConfig.from_env()`.
 
     Examples:
-        >>> with open_backends(MemoryConfig(memory_type="memory")) as (checkpointer, store):
-        ...     type(checkpointer).__name__, type(store).__name__
+        >>> with open_backends(MemoryConfig(memory_type="memory")) as memory:
+        ...     type(memory.checkpointer).__name__, type(memory.store).__name__
         ('InMemorySaver', 'InMemoryStore')
     """
     config = MemoryConfig.from_env() if config is None else config
     with ExitStack() as stack:
         if config.memory_type == "memory":
-            yield InMemorySaver(), InMemoryStore(index=_index(config))  # type: ignore[arg-type]
+            store = InMemoryStore(index=_index(config))  # type: ignore[arg-type]
+            yield Backends(InMemorySaver(), store, config)
             return
         if config.memory_type == "sqlite":
             from langgraph.checkpoint.sqlite import SqliteSaver
@@ -67,7 +112,7 @@ def open_backends(config: MemoryConfig | None = None) -> Iterator[Backends]:
             saver = stack.enter_context(SqliteSaver.from_conn_string(path))
             sqlite_store = stack.enter_context(SqliteStore.from_conn_string(path))
             sqlite_store.setup()
-            yield saver, sqlite_store
+            yield Backends(saver, sqlite_store, config)
             return
         from langgraph.checkpoint.postgres import PostgresSaver
         from langgraph.store.postgres import PostgresStore
@@ -79,7 +124,7 @@ def open_backends(config: MemoryConfig | None = None) -> Iterator[Backends]:
         )
         pg_saver.setup()
         pg_store.setup()
-        yield pg_saver, pg_store
+        yield Backends(pg_saver, pg_store, config, url)
 
 
 @asynccontextmanager
@@ -89,14 +134,15 @@ async def aopen_backends(config: MemoryConfig | None = None) -> AsyncIterator[Ba
     Examples:
         ::
 
-            async with aopen_backends() as (checkpointer, store):
-                graph = builder.compile(checkpointer=checkpointer, store=store)
+            async with aopen_backends() as memory:
+                graph = builder.compile(checkpointer=memory.checkpointer, store=memory.store)
                 await graph.ainvoke(inputs, config)
     """
     config = MemoryConfig.from_env() if config is None else config
     async with AsyncExitStack() as stack:
         if config.memory_type == "memory":
-            yield InMemorySaver(), InMemoryStore(index=_index(config))  # type: ignore[arg-type]
+            store = InMemoryStore(index=_index(config))  # type: ignore[arg-type]
+            yield Backends(InMemorySaver(), store, config)
             return
         if config.memory_type == "sqlite":
             from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -107,7 +153,7 @@ async def aopen_backends(config: MemoryConfig | None = None) -> AsyncIterator[Ba
             saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(path))
             sqlite_store = await stack.enter_async_context(AsyncSqliteStore.from_conn_string(path))
             await sqlite_store.setup()
-            yield saver, sqlite_store
+            yield Backends(saver, sqlite_store, config)
             return
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from langgraph.store.postgres.aio import AsyncPostgresStore
@@ -120,4 +166,4 @@ async def aopen_backends(config: MemoryConfig | None = None) -> AsyncIterator[Ba
         )
         await pg_saver.setup()
         await pg_store.setup()
-        yield pg_saver, pg_store
+        yield Backends(pg_saver, pg_store, config, url)

@@ -22,18 +22,19 @@ import sys
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
 from psycopg import sql
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from langgraph_hybrid_memory._config import MemoryConfig, redact_conninfo
+from langgraph_hybrid_memory._config import MemoryConfig
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
-from langgraph_hybrid_memory.samples._backends import open_backends
-from langgraph_hybrid_memory.samples._model import ScriptedChatModel
+from langgraph_hybrid_memory.samples import ScriptedChatModel, open_backends
 from langgraph_hybrid_memory.samples._render import backend_label, render_run
 from langgraph_hybrid_memory.samples._tools import memory_namespace
 from langgraph_hybrid_memory.samples.plan_and_execute import build_plan_and_execute
@@ -150,13 +151,13 @@ def _sqlite_report(path: Path, threads: list[str], user_id: str) -> list[Row]:
 def run_session(config: MemoryConfig, user_id: str, thread_id: str, objective: str) -> int:
     """One session: run the agent on a new thread and print what it recalled, did and learned."""
     console = Console()
-    with open_backends(config) as (checkpointer, store):
+    with open_backends(config) as memory:
         graph = build_plan_and_execute(ScriptedChatModel()).compile(
-            checkpointer=checkpointer, store=store
+            checkpointer=memory.checkpointer, store=memory.store
         )
         thread: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         result = graph.invoke({"user_id": user_id, "objective": objective}, thread)
-        render_run(console, result, store_label=backend_label(store))
+        render_run(console, result, store_label=backend_label(memory.store))
     return 0
 
 
@@ -165,35 +166,30 @@ def _spawn_session(user_id: str, thread_id: str, objective: str) -> None:
     subprocess.run([*command, "--thread", thread_id, objective], check=True)
 
 
-def _status(
-    config: MemoryConfig, pg_url: str | None, backends: tuple[str, str], memories: int
-) -> Table:
+def _status_table(status: dict[str, Any], memories: int) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_row("MEMORY_TYPE", config.memory_type)
-    table.add_row("checkpointer", backends[0])
-    table.add_row("store", backends[1])
-    if config.memory_type in ("hybrid", "postgres"):
-        where = (
-            f"embedded, data in {config.embedded_pgdata}"
-            if config.uses_embedded_postgres
-            else redact_conninfo(pg_url or "")
-        )
-        table.add_row("PostgreSQL", where)
-    sqlite_path = config.sqlite_path
-    state = f"{sqlite_path.stat().st_size:,} bytes" if sqlite_path.exists() else "not used"
-    table.add_row("local SQLite", f"{sqlite_path} ({state})")
-    table.add_row(
-        "embeddings", config.embeddings or "none: memories are searched by recency, not meaning"
-    )
+    for key, value in _flatten(status):
+        table.add_row(key, escape(str(value)))
     table.add_row(f"memories of {USER}", str(memories))
     return table
 
 
-def _inspect_backends(config: MemoryConfig) -> tuple[tuple[str, str], int]:
-    """The backends' classes and where they keep data, and how many memories the user has."""
-    with open_backends(config) as (checkpointer, store):
-        names = tuple(f"{type(b).__name__} ({backend_label(b)})" for b in (checkpointer, store))
-        return (names[0], names[1]), len(store.search(memory_namespace(USER), limit=1000))
+def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict):
+            rows += _flatten(item, f"{name}.")
+        else:
+            rows.append((name, item))
+    return rows
+
+
+def _memory_status(config: MemoryConfig) -> tuple[dict[str, Any], int]:
+    """The memory's own status report, and how many memories the demo user has."""
+    with open_backends(config) as memory:
+        count = len(memory.store.search(memory_namespace(USER), limit=1000))
+        return dict(memory.status()), count
 
 
 def run_story(config: MemoryConfig, console: Console) -> int:
@@ -242,8 +238,8 @@ def run_story(config: MemoryConfig, console: Console) -> int:
         console.print(table)
 
         console.rule("memory status")
-        backends, memories = _inspect_backends(config)
-        console.print(_status(config, pg_url, backends, memories))
+        status, memories = _memory_status(config)
+        console.print(_status_table(status, memories))
     return 0
 
 

@@ -76,21 +76,21 @@ def test_interrupted_thread_resumes_in_a_new_process(settings: dict[str, str], a
     assert "forget_memory(subject='home city')" in out
 
     # Between the processes: the stopped run is in the checkpointer, the memory is untouched.
-    with open_backends(config_of(settings)) as (checkpointer, store):
+    with open_backends(config_of(settings)) as memory:
         graph = build_approval_graph(ScriptedChatModel()).compile(
-            checkpointer=checkpointer, store=store
+            checkpointer=memory.checkpointer, store=memory.store
         )
         pending = pending_approval(graph.get_state(thread("t2")))
         assert pending is not None and pending["step"] == "forget home city"
-        assert store.get(memory_namespace("ada"), "home-city") is not None
+        assert memory.store.get(memory_namespace("ada"), "home-city") is not None
 
     out = run_example("approval.py", "--thread", "t2", "--resume", answer, env=env)
-    with open_backends(config_of(settings)) as (checkpointer, store):
+    with open_backends(config_of(settings)) as memory:
         graph = build_approval_graph(ScriptedChatModel()).compile(
-            checkpointer=checkpointer, store=store
+            checkpointer=memory.checkpointer, store=memory.store
         )
         final: dict[str, Any] = dict(graph.get_state(thread("t2")).values)
-        remaining = store.get(memory_namespace("ada"), "home-city")
+        remaining = memory.store.get(memory_namespace("ada"), "home-city")
     if answer == "yes":
         assert "forgot your home city (it was 'Lisbon')" in out
         assert remaining is None
@@ -117,19 +117,19 @@ def test_stopped_run_resumes_in_a_new_process_and_recalls_memories(
     args = ("--thread", "b", "Plan a day out for me.", "--recursion-limit", "4")
     out = run_example("plan_and_execute.py", *args, env=env, expect=3)
     assert "stopped after 4 steps" in out
-    with open_backends(config_of(settings)) as (checkpointer, _):
-        assert checkpointer.get_tuple(thread("b")) is not None
+    with open_backends(config_of(settings)) as memory:
+        assert memory.checkpointer.get_tuple(thread("b")) is not None
 
     # Yet another process finishes it from the checkpoint, async this time.
     out = run_example("plan_and_execute.py", "--thread", "b", "--resume", "--async", env=env)
     assert "recalled 2 memories" in out
     assert "home city: Lisbon" in out and "Tagus" in out and "bacalhau" in out
-    with open_backends(config_of(settings)) as (checkpointer, store):
-        state = checkpointer.get_tuple(thread("b"))
+    with open_backends(config_of(settings)) as memory:
+        state = memory.checkpointer.get_tuple(thread("b"))
         assert state is not None
         steps = state.checkpoint["channel_values"]["past_steps"]
         assert sorted(s["step"] for s in steps) == ["look up Lisbon", "look up Portuguese"]
-        assert len(store.search(memory_namespace("ada"))) == 2
+        assert len(memory.store.search(memory_namespace("ada"))) == 2
     assert not (Path(settings["MEMORY_DATA_DIR"]) / "pg").exists()
 
 
