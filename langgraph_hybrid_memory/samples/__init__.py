@@ -47,7 +47,6 @@ from langgraph_hybrid_memory.samples.approval import (
     RISKY_TOOL_NAMES,
     build_approval_graph,
     pending_approval,
-    thread_config,
 )
 from langgraph_hybrid_memory.samples.plan_and_execute import (
     MAX_STEPS,
@@ -87,5 +86,4 @@ __all__ = [
     "open_backends",
     "pending_approval",
     "take_note",
-    "thread_config",
 ]

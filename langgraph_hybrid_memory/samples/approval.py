@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import StateGraph
 from langgraph.types import StateSnapshot
 
@@ -59,8 +58,3 @@ def pending_approval(snapshot: StateSnapshot) -> dict[str, Any] | None:
         if isinstance(interrupt.value, dict) and "tool_calls" in interrupt.value:
             return dict(interrupt.value)
     return None
-
-
-def thread_config(thread_id: str) -> RunnableConfig:
-    """``{"configurable": {"thread_id": thread_id}}``."""
-    return {"configurable": {"thread_id": thread_id}}

@@ -239,6 +239,7 @@ def build_plan_and_execute(
     Examples:
         >>> from langgraph.checkpoint.memory import InMemorySaver
         >>> from langgraph.store.memory import InMemoryStore
+        >>> from langgraph_hybrid_memory.samples import ScriptedChatModel
         >>> graph = build_plan_and_execute(ScriptedChatModel()).compile(
         ...     checkpointer=InMemorySaver(), store=InMemoryStore())
         >>> config = {"configurable": {"thread_id": "t1"}}
@@ -307,7 +308,7 @@ def build_plan_and_execute(
         return _replanned(state, cast(m.Replan, await runnable.ainvoke(messages, config)))
 
     def _memories_to_save(
-        state: PlanExecuteState, facts: m.Facts, config: RunnableConfig
+        facts: m.Facts, config: RunnableConfig
     ) -> list[tuple[str, dict[str, Any]]]:
         thread_id = config.get("configurable", {}).get("thread_id")
         saved: dict[str, dict[str, Any]] = {}
@@ -332,7 +333,7 @@ def build_plan_and_execute(
         facts = cast(m.Facts, runnable.invoke(messages, config))
         store = _store()
         namespace = memory_namespace(state["user_id"])
-        items = _memories_to_save(state, facts, config)
+        items = _memories_to_save(facts, config)
         for key, value in items:
             store.put(namespace, key, value)
         return {"learned": [key for key, _ in items]}
@@ -342,7 +343,7 @@ def build_plan_and_execute(
         facts = cast(m.Facts, await runnable.ainvoke(messages, config))
         store = _store()
         namespace = memory_namespace(state["user_id"])
-        items = _memories_to_save(state, facts, config)
+        items = _memories_to_save(facts, config)
         for key, value in items:
             await store.aput(namespace, key, value)
         return {"learned": [key for key, _ in items]}
@@ -366,7 +367,3 @@ def build_plan_and_execute(
     builder.add_conditional_edges("replan", after_replan, ["execute", "remember"])
     builder.add_edge("remember", END)
     return builder
-
-
-# Re-exported for the docstring example above (doctests run in this module's namespace).
-ScriptedChatModel = m.ScriptedChatModel
