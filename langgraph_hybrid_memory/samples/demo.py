@@ -41,6 +41,8 @@ from langgraph_hybrid_memory.samples.plan_and_execute import build_plan_and_exec
 
 __all__ = ["SESSION_1", "SESSION_2", "main", "run_session"]
 
+# Spelled out: under `python -m` this module's __name__ is "__main__".
+_MODULE = "langgraph_hybrid_memory.samples.demo"
 USER = "ada"
 SESSION_1 = (
     "My home city is Lisbon, my favourite cuisine is Portuguese and my daily budget is "
@@ -162,7 +164,7 @@ def run_session(config: MemoryConfig, user_id: str, thread_id: str, objective: s
 
 
 def _spawn_session(user_id: str, thread_id: str, objective: str) -> None:
-    command = [sys.executable, "-m", __name__, "session", "--user", user_id]
+    command = [sys.executable, "-m", _MODULE, "session", "--user", user_id]
     subprocess.run([*command, "--thread", thread_id, objective], check=True)
 
 

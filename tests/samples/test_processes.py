@@ -163,3 +163,10 @@ def test_make_demo_story_runs_end_to_end(tmp_path: Path) -> None:
     assert "memories of ada 3" in report
     # The demo's embedded server was stopped when the demo ended.
     assert (data / "pg").is_dir() and not (data / "pg" / "postmaster.pid").exists()
+
+
+def test_demo_spawns_its_sessions_by_its_real_module_name() -> None:
+    # Under `python -m`, __name__ is "__main__": the sessions must be spawned by the real name.
+    from langgraph_hybrid_memory.samples import demo
+
+    assert demo._MODULE == demo.__name__
