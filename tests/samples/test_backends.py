@@ -8,8 +8,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
 from langgraph_hybrid_memory import MemoryConfig
-from langgraph_hybrid_memory.samples import aopen_backends, open_backends
-from langgraph_hybrid_memory.samples._backends import Backends
+
+# The stand-in itself, even after samples.open_backends is switched to open_memory().
+from langgraph_hybrid_memory.samples._backends import Backends, aopen_backends, open_backends
 
 
 async def test_sqlite_backends_keep_memories_in_the_file_for_sync_and_async(tmp_path: Path) -> None:
