@@ -137,7 +137,8 @@ class MemoryConfig:
     """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``),
     see `embeddings_spec`."""
     openai_api_key_set: bool = False
-    """Whether ``OPENAI_API_KEY`` was set (only its presence is recorded, never its value)."""
+    """Whether ``OPENAI_API_KEY`` is set. Only its presence is recorded: langchain-openai reads the
+    key itself, so the secret never passes through this package."""
 
     def __post_init__(self) -> None:
         if self.memory_type not in MEMORY_TYPES:
@@ -165,7 +166,8 @@ class MemoryConfig:
 
         Variables: ``MEMORY_TYPE``, ``DATABASE_URL`` (or ``POSTGRES_HOST``, ``POSTGRES_PORT``,
         ``POSTGRES_DB``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_SSL``),
-        ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``.
+        ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``,
+        ``OPENAI_API_KEY``.
         ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
 
         Raises:
