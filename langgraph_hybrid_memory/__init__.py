@@ -6,6 +6,8 @@ exactly `__all__`; everything in a module whose name starts with ``_`` is privat
 
 from langgraph_hybrid_memory._config import MEMORY_TYPES, MemoryConfig, MemoryType
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
+from langgraph_hybrid_memory._embeddings import CachedEmbeddings, resolve_embeddings
+from langgraph_hybrid_memory._factory import Memory, aopen_memory, open_memory
 from langgraph_hybrid_memory.checkpoint import FlushMode, HybridSaver, HybridSaverStatus
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.errors import (
@@ -16,12 +18,14 @@ from langgraph_hybrid_memory.errors import (
     OutboxFullError,
     PostgresUnavailableError,
 )
+from langgraph_hybrid_memory.localstore import LocalStore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MEMORY_TYPES",
     "AsyncHybridSaver",
+    "CachedEmbeddings",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
@@ -29,10 +33,15 @@ __all__ = [
     "FlushTimeoutError",
     "HybridSaver",
     "HybridSaverStatus",
+    "LocalStore",
+    "Memory",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
     "OutboxFullError",
     "PostgresUnavailableError",
     "__version__",
+    "aopen_memory",
+    "open_memory",
+    "resolve_embeddings",
 ]

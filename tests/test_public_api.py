@@ -7,6 +7,7 @@ import langgraph_hybrid_memory
 EXPECTED_PUBLIC_API = [
     "MEMORY_TYPES",
     "AsyncHybridSaver",
+    "CachedEmbeddings",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
@@ -14,12 +15,17 @@ EXPECTED_PUBLIC_API = [
     "FlushTimeoutError",
     "HybridSaver",
     "HybridSaverStatus",
+    "LocalStore",
+    "Memory",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
     "OutboxFullError",
     "PostgresUnavailableError",
     "__version__",
+    "aopen_memory",
+    "open_memory",
+    "resolve_embeddings",
 ]
 
 
