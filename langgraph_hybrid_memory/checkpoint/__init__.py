@@ -101,6 +101,12 @@ class HybridSaver(BaseHybridSaver):
     locally, and logged as ``thread_hydrated_from_postgres``; if PostgreSQL is unreachable the
     local answer (nothing) stands and ``status()`` says so.
 
+    Warning:
+        One machine drives a thread at a time. A thread that has a local copy is read from that
+        copy, not compared with PostgreSQL: if the thread moved on on another machine, this file
+        is stale for it. Before resuming such a thread here, remove the local copy (e.g. with a
+        fresh local file) so it is hydrated again.
+
     Deletes (`delete_thread`, `delete_for_runs`, `prune`) apply to both tiers, the remote one in
     outbox order, and leave tombstones in PostgreSQL: a flush of data written (on any machine)
     before a delete never brings the deleted checkpoints back.
