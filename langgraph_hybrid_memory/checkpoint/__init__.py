@@ -104,8 +104,8 @@ class HybridSaver(BaseHybridSaver):
     Warning:
         One machine drives a thread at a time. A thread that has a local copy is read from that
         copy, not compared with PostgreSQL: if the thread moved on on another machine, this file
-        is stale for it. Before resuming such a thread here, remove the local copy (e.g. with a
-        fresh local file) so it is hydrated again.
+        is stale for it. Before resuming such a thread here, drop the local copy with
+        `evict_local` so that the next read hydrates it again.
 
     Deletes (`delete_thread`, `delete_for_runs`, `prune`) apply to both tiers, the remote one in
     outbox order, and leave tombstones in PostgreSQL: a flush of data written (on any machine)
@@ -600,6 +600,23 @@ class HybridSaver(BaseHybridSaver):
                     {"t": thread_id, "keep_last": keep_last, "keys": [list(k) for k in doomed]},
                 )
             self._after_append(seq, thread_id)
+
+    def evict_local(self, thread_id: str) -> None:
+        """Drop the local copy of a thread (PostgreSQL keeps it); the next read hydrates it.
+
+        Raises:
+            RuntimeError: the thread has entries not yet in PostgreSQL (evicting would lose
+                them); `flush` first.
+        """
+        thread_id = str(thread_id)
+        with self.db.transaction() as conn:
+            if self.outbox.has_pending(b.stream_of(thread_id)):
+                raise RuntimeError(
+                    f"thread {thread_id!r} has changes not yet in PostgreSQL; call flush() "
+                    "before evict_local()"
+                )
+            for stmt in b.LOCAL_DELETE_THREAD:
+                conn.execute(stmt, (thread_id,))
 
     # -- hydration ---------------------------------------------------------------------------
 

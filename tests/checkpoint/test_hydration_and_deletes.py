@@ -194,3 +194,40 @@ def test_bad_prune_arguments_change_nothing(tmp_path: Path, pg_url: str) -> None
         with pytest.raises(ValueError, match="keep_last"):
             a.prune(["x"], keep_last=0)
         assert len(list(a.list({"configurable": {"thread_id": "x"}}))) == 2
+
+
+def test_evict_local_then_rehydrate_newer_state(tmp_path: Path, pg_url: str) -> None:
+    with (
+        HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url) as a,
+        HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url) as b,
+    ):
+        a.setup()
+        first = _put_chain(a, "moving", 1)
+        a.flush(timeout=30)
+        assert b.get_tuple({"configurable": {"thread_id": "moving"}}).checkpoint["id"] == first[0]
+        newer = _put_chain(b, "moving", 1)  # the thread moves on on machine b
+        b.flush(timeout=30)
+        stale = a.get_tuple({"configurable": {"thread_id": "moving"}})
+        assert stale is not None and stale.checkpoint["id"] == first[0]  # local first
+        a.evict_local("moving")
+        fresh = a.get_tuple({"configurable": {"thread_id": "moving"}})
+        assert fresh is not None and fresh.checkpoint["id"] == newer[0]
+        assert a.status()["last_read_tier"] == "postgres"
+
+    # Unflushed changes are never dropped: with the flusher held back, eviction refuses.
+    db = LocalDB.open(tmp_path / "c.sqlite")
+    held = Replicator.acquire(db, pg_url, start=False)
+    c = HybridSaver(db, pg_url)
+    try:
+        _put_chain(c, "moving", 1)
+        with pytest.raises(RuntimeError, match="flush"):
+            c.evict_local("moving")
+        assert len(list(c.list({"configurable": {"thread_id": "moving"}}))) == 1
+        held.start()
+        c.flush(timeout=30)
+        c.evict_local("moving")
+        assert len(_pg_ids(pg_url, "moving")) == 3
+    finally:
+        c.close()
+        held.release()
+        db.close()
