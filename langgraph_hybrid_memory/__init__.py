@@ -8,10 +8,14 @@ from langgraph_hybrid_memory._config import MEMORY_TYPES, MemoryConfig, MemoryTy
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
 from langgraph_hybrid_memory._embeddings import CachedEmbeddings, resolve_embeddings
 from langgraph_hybrid_memory._factory import Memory, aopen_memory, open_memory
+from langgraph_hybrid_memory.checkpoint import FlushMode, HybridSaver, HybridSaverStatus
+from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     EmbeddedPostgresError,
+    FlushTimeoutError,
     MissingExtraError,
+    OutboxFullError,
     PostgresUnavailableError,
 )
 from langgraph_hybrid_memory.localstore import LocalStore
@@ -20,15 +24,21 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MEMORY_TYPES",
+    "AsyncHybridSaver",
     "CachedEmbeddings",
     "ConfigError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "FlushMode",
+    "FlushTimeoutError",
+    "HybridSaver",
+    "HybridSaverStatus",
     "LocalStore",
     "Memory",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
+    "OutboxFullError",
     "PostgresUnavailableError",
     "__version__",
     "aopen_memory",

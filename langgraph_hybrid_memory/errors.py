@@ -12,7 +12,9 @@ import psycopg
 __all__ = [
     "ConfigError",
     "EmbeddedPostgresError",
+    "FlushTimeoutError",
     "MissingExtraError",
+    "OutboxFullError",
     "PostgresUnavailableError",
 ]
 
@@ -34,3 +36,17 @@ class EmbeddedPostgresError(RuntimeError):
 
 class PostgresUnavailableError(psycopg.OperationalError):
     """PostgreSQL could not be reached where it is required (e.g. ``MEMORY_TYPE=postgres``)."""
+
+
+class OutboxFullError(RuntimeError):
+    """The local outbox is full (PostgreSQL unreachable or too slow for too long).
+
+    Raised by a write after waiting ``full_timeout`` seconds for room; the write changed nothing.
+    """
+
+
+class FlushTimeoutError(TimeoutError):
+    """``flush(timeout=...)`` ran out of time before everything was in PostgreSQL.
+
+    Nothing is lost: the entries stay in the local outbox and the background flusher keeps trying.
+    """
