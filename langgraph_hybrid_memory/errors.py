@@ -11,8 +11,11 @@ import psycopg
 
 __all__ = [
     "ConfigError",
+    "DimensionMismatchError",
     "EmbeddedPostgresError",
+    "InvalidValueError",
     "MissingExtraError",
+    "PgVectorMissingError",
     "PostgresUnavailableError",
 ]
 
@@ -34,3 +37,22 @@ class EmbeddedPostgresError(RuntimeError):
 
 class PostgresUnavailableError(psycopg.OperationalError):
     """PostgreSQL could not be reached where it is required (e.g. ``MEMORY_TYPE=postgres``)."""
+
+
+class InvalidValueError(ValueError):
+    """A value given to a store cannot be stored (not a JSON object, NaN, a NUL character, ...).
+
+    The message names the namespace and key; nothing of the batch was written.
+    """
+
+
+class DimensionMismatchError(ValueError):
+    """Embedding dimensions disagree: the model's vectors, the index config and the table.
+
+    Raised by ``setup()`` against an existing table and by a put whose embedder returns vectors
+    of the wrong size; nothing of the batch was written.
+    """
+
+
+class PgVectorMissingError(ConfigError):
+    """The PostgreSQL server has no pgvector extension, which vector search needs."""

@@ -6,12 +6,20 @@ import langgraph_hybrid_memory
 
 EXPECTED_PUBLIC_API = [
     "MEMORY_TYPES",
+    "AsyncPgVectorStore",
     "ConfigError",
+    "DimensionMismatchError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "HNSWIndexConfig",
+    "InvalidValueError",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
+    "PgVectorIndexConfig",
+    "PgVectorMissingError",
+    "PgVectorStore",
+    "PgVectorTTLConfig",
     "PostgresUnavailableError",
     "__version__",
 ]
