@@ -10,7 +10,6 @@ from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
     ListNamespacesOp,
-    MatchCondition,
     PutOp,
     SearchOp,
 )
@@ -18,7 +17,6 @@ from langgraph.store.memory import InMemoryStore
 
 from langgraph_hybrid_memory._filters import FilterError
 from tests.store.conftest import MakeStore
-from tests.support import FakeEmbeddings
 
 
 async def test_put_get_update_delete(make_store: MakeStore) -> None:
@@ -202,7 +200,9 @@ async def test_bad_filter_operator_is_a_clear_error(make_store: MakeStore) -> No
     s = await make_store()
     await s.put(("f",), "a", {"n": 1})
     with pytest.raises(FilterError, match=r"unknown operator '\$between'"):
-        await s.batch([PutOp(("f",), "b", {"n": 2}), SearchOp(("f",), filter={"n": {"$between": 1}})])
+        await s.batch(
+            [PutOp(("f",), "b", {"n": 2}), SearchOp(("f",), filter={"n": {"$between": 1}})]
+        )
     assert await s.get(("f",), "b") is None
 
 
