@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
@@ -41,11 +41,13 @@ from langgraph_hybrid_memory.store.base import (
     CopyIn,
     Embed,
     HNSWIndexConfig,
+    PackedVector,
     PgVectorIndexConfig,
     PgVectorTTLConfig,
     Plan,
     Sql,
     Step,
+    packed_vector_dumper,
     resolve_index,
     vector_migrations,
 )
@@ -347,9 +349,20 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
 def _execute(conn: Connection[DictRow], step: Sql | CopyIn) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         if isinstance(step, CopyIn):
+            if step.types is not None:
+                _register_packed(cur, step.types)
             with cur.copy(step.query) as copy:
+                if step.types is not None:
+                    copy.set_types(step.types)
                 for row in step.rows:
                     copy.write_row(row)
             return []
         cur.execute(step.query, step.params)
         return cur.fetchall() if cur.description else []
+
+
+def _register_packed(cur: Any, types: Sequence[str | int]) -> None:
+    # Only on this cursor: the connection's adapters stay as they were.
+    for t in types:
+        if isinstance(t, int):
+            cur.adapters.register_dumper(PackedVector, packed_vector_dumper(t))

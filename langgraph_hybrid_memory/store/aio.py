@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -34,11 +34,13 @@ from langgraph_hybrid_memory.store.base import (
     BasePgVectorStore,
     CopyIn,
     Embed,
+    PackedVector,
     PgVectorIndexConfig,
     PgVectorTTLConfig,
     Plan,
     Sql,
     Step,
+    packed_vector_dumper,
     resolve_index,
     vector_migrations,
 )
@@ -306,9 +308,20 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
 async def _execute(conn: AsyncConnection[DictRow], step: Sql | CopyIn) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         if isinstance(step, CopyIn):
+            if step.types is not None:
+                _register_packed(cur, step.types)
             async with cur.copy(step.query) as copy:
+                if step.types is not None:
+                    copy.set_types(step.types)
                 for row in step.rows:
                     await copy.write_row(row)
             return []
         await cur.execute(step.query, step.params)
         return await cur.fetchall() if cur.description else []
+
+
+def _register_packed(cur: Any, types: Sequence[str | int]) -> None:
+    # Only on this cursor: the connection's adapters stay as they were.
+    for t in types:
+        if isinstance(t, int):
+            cur.adapters.register_dumper(PackedVector, packed_vector_dumper(t))
