@@ -7,8 +7,8 @@ from typing import Any, TypedDict
 
 import psycopg
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import ensure_embeddings
 
+from langgraph_hybrid_memory._embeddings import resolve_embeddings
 from langgraph_hybrid_memory.errors import ConfigError
 
 DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
@@ -27,21 +27,14 @@ class PoolConfig(TypedDict, total=False):
 
 def resolve_embeddings_spec(embed: Any) -> Embeddings:
     """LangChain `Embeddings` for an index's ``embed``: an `Embeddings`, a sync or async
-    callable, or a ``"provider:model"`` string (through the package's embeddings resolver when
-    present, else langchain's ``init_embeddings``)."""
-    if isinstance(embed, str):
-        try:
-            from langgraph_hybrid_memory._embeddings import (  # type: ignore[import-not-found,unused-ignore]
-                resolve_embeddings,
-            )
-        except ImportError:
-            resolve_embeddings = None
-        if resolve_embeddings is not None:
-            return resolve_embeddings(embed)  # type: ignore[no-any-return,unused-ignore]
-    try:
-        return ensure_embeddings(embed)
-    except ValueError as exc:
-        raise ConfigError(f"index['embed']: {exc}") from None
+    callable, ``"local"`` or ``"openai:<model>"`` (the package's `resolve_embeddings`)."""
+    embeddings = resolve_embeddings(embed)
+    if embeddings is None:
+        raise ConfigError(
+            f"index['embed']={embed!r} gives no embedding model; for keyword search without one, "
+            "leave out 'dims' and 'embed' and set search_mode='keyword'"
+        )
+    return embeddings
 
 
 def sweep_interval_minutes(ttl_config: Mapping[str, Any], explicit: float | None) -> float:

@@ -28,7 +28,6 @@ import re
 import struct
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal, TypedDict, TypeVar, cast
 
 import numpy as np
@@ -1562,7 +1561,3 @@ def _check_page(limit: Any, offset: Any) -> None:
     for name, v in (("limit", limit), ("offset", offset)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
-
-
-def ensure_datetime(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

@@ -241,3 +241,51 @@ async def test_search_scope_and_filter_apply_to_every_mode(
         ]
     )
     assert len(res[0]) == 2 and res[1][0].key == "bike"
+
+
+def test_embed_as_sync_callable(pg_url: str) -> None:
+    from langgraph_hybrid_memory.store import PgVectorStore
+
+    fake = FakeEmbeddings(16)
+    with PgVectorStore.from_conn_string(
+        pg_url, index={"dims": 16, "embed": fake.embed_documents, "fields": ["text"]}
+    ) as s:
+        s.setup()
+        for k, t in DOCS.items():
+            s.put(("u",), k, {"text": t})
+        assert s.search(("u",), query="black coffee")[0].key == "coffee"
+
+
+async def test_embed_as_async_callable(pg_url: str) -> None:
+    from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
+
+    fake = FakeEmbeddings(16)
+
+    async def embed(texts: list[str]) -> list[list[float]]:
+        return fake.embed_documents(texts)
+
+    async with AsyncPgVectorStore.from_conn_string(
+        pg_url, index={"dims": 16, "embed": embed, "fields": ["text"]}
+    ) as s:
+        await s.setup()
+        for k, t in DOCS.items():
+            await s.aput(("u",), k, {"text": t})
+        assert (await s.asearch(("u",), query="black coffee"))[0].key == "coffee"
+
+
+@pytest.mark.quality
+def test_embed_as_model_string_with_the_local_model(pg_url: str) -> None:
+    """``embed="local"`` resolves through the package's embeddings (real all-MiniLM-L6-v2)."""
+    from langgraph_hybrid_memory.store import PgVectorStore
+
+    with PgVectorStore.from_conn_string(
+        pg_url, index={"dims": 384, "embed": "local", "fields": ["text"], "search_mode": "vector"}
+    ) as s:
+        s.setup()
+        for k, t in DOCS.items():
+            s.put(("users", "u1"), k, {"text": t})
+        assert s.search(("users", "u1"), query="What pet does the user have?")[0].key == "cat"
+        assert s.search(("users", "u1"), query="favourite hot drink at the office")[0].key in (
+            "coffee",
+            "tea",
+        )
