@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+import psycopg_pool
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -263,3 +265,37 @@ def test_reads_go_to_the_read_connection(pg_url: str, pg_server_url: str) -> Non
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.mark.slow
+def test_store_recovers_after_a_server_restart(private_pg: Any) -> None:
+    """Outage: calls fail clearly while the server is down and work again once it is back,
+    on the same store and pool (dead connections are replaced, not reused)."""
+    # A short pool timeout so the outage shows quickly; health-checked as _pg.make_pool does.
+    with ConnectionPool(
+        private_pg.url,
+        kwargs={**CONNECTION_KWARGS, "connect_timeout": 2},
+        min_size=1,
+        max_size=2,
+        timeout=3,
+        check=ConnectionPool.check_connection,
+    ) as pool:
+        s = PgVectorStore(pool)
+        s.setup()
+        s.put(("a",), "k", {"v": 1})
+        private_pg.stop()
+        with pytest.raises(psycopg.OperationalError):
+            s.get(("a",), "k")
+        private_pg.start()
+        # The pool reconnects in the background with backoff: wait for it (bounded).
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                item = s.get(("a",), "k")
+                break
+            except psycopg_pool.PoolTimeout:
+                if time.monotonic() > deadline:
+                    raise
+        assert item is not None and item.value == {"v": 1}
+        s.put(("a",), "k2", {"v": 2})
+        assert len(s.search(("a",))) == 2
