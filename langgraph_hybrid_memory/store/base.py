@@ -26,6 +26,7 @@ import json
 import math
 import re
 import struct
+import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, TypeVar, cast
@@ -81,11 +82,16 @@ MAX_HALFVEC_DIMS = 4000
 # Reciprocal rank fusion constant (Cormack et al. 2009); 60 is the value used almost everywhere.
 RRF_K = 60
 
-# ef_search used for searches through the HNSW index. On the benchmark's clustered 384-dim data
-# at 20k rows (m=16, ef_construction=64) pgvector's default 40 gives recall@10 0.82, 200 gives
-# 0.991 and 300 gives 0.999 for 1.7x the latency of 40 (bench/bench_store.py); 300 keeps a
-# margin as tables grow.
+# ef_search used for searches through the HNSW index, unless configured. On the benchmark's
+# clustered 384-dim data (m=16, ef_construction=64; bench/bench_store.py), at 20k vectors
+# pgvector's default 40 gives recall@10 0.82, 200 gives 0.991 and 300 gives 0.999 for 1.7x the
+# latency of 40; at 100k, 300 gives 0.973, 600 0.993 and 1000 0.998. Recall at a fixed ef falls
+# as the graph grows, so the default scales with sqrt(vectors / 20k), up to pgvector's 1000.
 DEFAULT_EF_SEARCH = 300
+EF_SCALE_ROWS = 20000
+MAX_EF_SEARCH = 1000
+# How long a search trusts its cached estimate of the vectors table's size.
+ROWS_ESTIMATE_SECONDS = 60.0
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 64
 # A bulk load at least this large relative to the existing vectors rebuilds the HNSW index after
@@ -108,8 +114,10 @@ class HNSWIndexConfig(TypedDict, total=False):
     ef_construction: int
     """Candidate list size while building (pgvector default 64)."""
     ef_search: int
-    """Candidate list size while searching; raised to the number of rows a search needs.
-    Default 300 (recall@10 >= 0.98 on the benchmark's hard data; pgvector's default is 40)."""
+    """Candidate list size while searching (raised to the number of rows a search needs).
+    Default: 300 up to 20k vectors, then scaled by ``sqrt(vectors / 20000)`` up to 1000, and
+    doubled for filtered searches (recall@10 >= 0.98 on the benchmark's hard data at 20k and
+    100k; pgvector's own default is 40). A configured value is used as is."""
 
 
 class PgVectorIndexConfig(IndexConfig, total=False):
@@ -202,7 +210,7 @@ class ResolvedIndex:
     ann: Literal["hnsw", "none"]
     m: int
     ef_construction: int
-    ef_search: int
+    ef_search: int | None
     ts_config: str
 
     @property
@@ -299,7 +307,9 @@ def resolve_index(index: Mapping[str, Any] | None, embeddings: Embeddings | None
         ef_construction=_positive_int(
             hnsw.get("ef_construction", DEFAULT_EF_CONSTRUCTION), "hnsw.ef_construction"
         ),
-        ef_search=_positive_int(hnsw.get("ef_search", DEFAULT_EF_SEARCH), "hnsw.ef_search"),
+        ef_search=(
+            _positive_int(hnsw["ef_search"], "hnsw.ef_search") if "ef_search" in hnsw else None
+        ),
         ts_config=ts_config,
     )
 
@@ -914,6 +924,7 @@ class BasePgVectorStore:
         self._t_vectors = sql.Identifier(schema, "vectors")
         self._t_settings = sql.Identifier(schema, "store_settings")
         self._s = s
+        self._rows_estimate: tuple[float, float] | None = None
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -1187,9 +1198,11 @@ class BasePgVectorStore:
         while True:
             ann_rows: list[dict[str, Any]] | None = None
             if not exact:
-                # A filtered scan needs a wider beam for the same recall: at ef 300 a 10%
-                # metadata filter gave recall@10 0.971 on the benchmark data, at 600 0.994.
-                ef = max(idx.ef_search * (2 if op.filter else 1), min(fetch, 1000))
+                if idx.ef_search is not None:
+                    ef = max(idx.ef_search, min(fetch, MAX_EF_SEARCH))
+                else:
+                    rows = yield from self._vectors_estimate()
+                    ef = auto_ef_search(rows, filtered=bool(op.filter), fetch=fetch)
                 stmts = yield Tx(
                     [
                         Sql(
@@ -1246,6 +1259,21 @@ class BasePgVectorStore:
             if len(best) >= want or len(ann_rows) < fetch:
                 return list(best.values())[:want]
             fetch *= 2
+
+    def _vectors_estimate(self) -> Plan[float]:
+        """The planner's estimate of the vectors table's size, cached for a minute."""
+        now = time.monotonic()
+        cached = self._rows_estimate
+        if cached is not None and now - cached[1] < ROWS_ESTIMATE_SECONDS:
+            return cached[0]
+        rows = yield Sql(
+            "SELECT GREATEST(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = %s::regclass",
+            (self._t_vectors.as_string(None),),
+            replica=True,
+        )
+        estimate = float(rows[0]["n"]) if rows else 0.0
+        self._rows_estimate = (estimate, now)
+        return estimate
 
     def _keyword_candidates(
         self, op: SearchOp, want: int, conds: sql.Composable, params: list[Any]
@@ -1466,7 +1494,9 @@ class BasePgVectorStore:
                     "SELECT q.scope, string_to_array(q.ns, '.')::text[] COLLATE \"C\", q.key, "
                     "q.value::jsonb, now() + make_interval(secs => q.ttl * 60), q.ttl, "
                     "CASE WHEN q.txt IS NULL THEN NULL ELSE to_tsvector(%s::regconfig, q.txt) END "
-                    "FROM lghm_stage_items q "
+                    # Rows of one scope together on disk: a per-scope (exact) search then
+                    # reads a few pages instead of one page per item.
+                    "FROM lghm_stage_items q ORDER BY q.scope, q.ns, q.key "
                     "ON CONFLICT (scope, namespace, key) DO UPDATE SET value = excluded.value, "
                     "updated_at = now(), expires_at = excluded.expires_at, "
                     "ttl_minutes = excluded.ttl_minutes, tsv = excluded.tsv"
@@ -1502,7 +1532,7 @@ class BasePgVectorStore:
                     sql.SQL(
                         "INSERT INTO {vectors} (scope, namespace, key, field, embedding) "
                         "SELECT scope, string_to_array(ns, '.')::text[], key, field, emb "
-                        "FROM lghm_stage_vectors"
+                        "FROM lghm_stage_vectors ORDER BY scope, ns, key, field"
                     ).format(vectors=self._t_vectors)
                 ),
             ]
@@ -1512,7 +1542,14 @@ class BasePgVectorStore:
                     Sql("SELECT set_config('maintenance_work_mem', '512MB', true)"),
                     Sql(prepare_ann_index(idx, concurrently=False, schema=self.schema)),
                 ]
+        # Fresh statistics: the planner's row estimates (and the ef_search default) follow.
+        stmts.append(
+            Sql(sql.SQL("ANALYZE {}, {}").format(self._t_items, self._t_vectors))
+            if has_vec
+            else Sql(sql.SQL("ANALYZE {}").format(self._t_items))
+        )
         yield Tx(stmts)
+        self._rows_estimate = None
         return len(prepared)
 
     # -- TTL ---------------------------------------------------------------------------------
@@ -1533,6 +1570,25 @@ class BasePgVectorStore:
             total += len(rows)
             if len(rows) < batch_size:
                 return total
+
+
+def auto_ef_search(rows: float, *, filtered: bool, fetch: int) -> int:
+    """The default ``hnsw.ef_search`` for a table of about `rows` vectors.
+
+    Examples:
+        >>> auto_ef_search(5000, filtered=False, fetch=10)
+        300
+        >>> auto_ef_search(100_000, filtered=False, fetch=10)
+        670
+        >>> auto_ef_search(100_000, filtered=True, fetch=10)
+        1000
+    """
+    ef = DEFAULT_EF_SEARCH * max(1.0, math.sqrt(rows / EF_SCALE_ROWS))
+    # A filtered scan needs a wider beam for the same recall: at 20k vectors and ef 300 a 10%
+    # metadata filter gave recall@10 0.971 on the benchmark data, at 600 0.994.
+    if filtered:
+        ef *= 2
+    return int(min(MAX_EF_SEARCH, max(ef, fetch)))
 
 
 def fuse_rrf(
