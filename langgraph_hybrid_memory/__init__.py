@@ -12,33 +12,51 @@ from langgraph_hybrid_memory.checkpoint import FlushMode, HybridSaver, HybridSav
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.errors import (
     ConfigError,
+    DimensionMismatchError,
     EmbeddedPostgresError,
     FlushTimeoutError,
+    InvalidValueError,
     MissingExtraError,
     OutboxFullError,
+    PgVectorMissingError,
     PostgresUnavailableError,
 )
 from langgraph_hybrid_memory.localstore import LocalStore
+from langgraph_hybrid_memory.store import (
+    HNSWIndexConfig,
+    PgVectorIndexConfig,
+    PgVectorStore,
+    PgVectorTTLConfig,
+)
+from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MEMORY_TYPES",
     "AsyncHybridSaver",
+    "AsyncPgVectorStore",
     "CachedEmbeddings",
     "ConfigError",
+    "DimensionMismatchError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
     "FlushMode",
     "FlushTimeoutError",
+    "HNSWIndexConfig",
     "HybridSaver",
     "HybridSaverStatus",
+    "InvalidValueError",
     "LocalStore",
     "Memory",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
     "OutboxFullError",
+    "PgVectorIndexConfig",
+    "PgVectorMissingError",
+    "PgVectorStore",
+    "PgVectorTTLConfig",
     "PostgresUnavailableError",
     "__version__",
     "aopen_memory",

@@ -11,10 +11,13 @@ import psycopg
 
 __all__ = [
     "ConfigError",
+    "DimensionMismatchError",
     "EmbeddedPostgresError",
     "FlushTimeoutError",
+    "InvalidValueError",
     "MissingExtraError",
     "OutboxFullError",
+    "PgVectorMissingError",
     "PostgresUnavailableError",
 ]
 
@@ -50,3 +53,22 @@ class FlushTimeoutError(TimeoutError):
 
     Nothing is lost: the entries stay in the local outbox and the background flusher keeps trying.
     """
+
+
+class InvalidValueError(ValueError):
+    """A value given to a store cannot be stored (not a JSON object, NaN, a NUL character, ...).
+
+    The message names the namespace and key; nothing of the batch was written.
+    """
+
+
+class DimensionMismatchError(ValueError):
+    """Embedding dimensions disagree: the model's vectors, the index config and the table.
+
+    Raised by ``setup()`` against an existing table and by a put whose embedder returns vectors
+    of the wrong size; nothing of the batch was written.
+    """
+
+
+class PgVectorMissingError(ConfigError):
+    """The PostgreSQL server has no pgvector extension, which vector search needs."""

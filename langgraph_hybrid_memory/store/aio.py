@@ -1,0 +1,327 @@
+"""`AsyncPgVectorStore`: the asyncio twin of `PgVectorStore` (same plans, async I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from langgraph.store.base import BaseStore, Op, PutOp, Result, TTLConfig
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from langgraph_hybrid_memory._migrations import arun_migrations
+from langgraph_hybrid_memory._pg import make_async_pool
+from langgraph_hybrid_memory.store._common import (
+    PoolConfig,
+    is_dead_connection,
+    pool_args,
+    resolve_embeddings_spec,
+)
+from langgraph_hybrid_memory.store._common import (
+    sweep_interval_minutes as _sweep_interval,
+)
+from langgraph_hybrid_memory.store.base import (
+    DEFAULT_SCHEMA,
+    DEFAULT_SCOPE_DEPTH,
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    VECTOR_MIGRATIONS_TABLE,
+    BasePgVectorStore,
+    CopyIn,
+    Embed,
+    PackedVector,
+    PgVectorIndexConfig,
+    PgVectorTTLConfig,
+    Plan,
+    Sql,
+    Step,
+    packed_vector_dumper,
+    resolve_index,
+    vector_migrations,
+)
+
+__all__ = ["AsyncPgVectorStore"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+AsyncConn = AsyncConnection[DictRow] | AsyncConnectionPool[AsyncConnection[DictRow]]
+
+
+class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
+    """Async `PgVectorStore`: the same store, tables and semantics, on asyncio psycopg.
+
+    Construct it with an `AsyncConnection` or an `AsyncConnectionPool` (or use
+    `from_conn_string`). The sync methods (`get`, `put`, ...) work from other threads while the
+    store's event loop runs (as in a sync node of an async graph); on the loop thread itself
+    they raise `asyncio.InvalidStateError`: await the ``a*`` methods there.
+
+    Examples:
+        Needs a PostgreSQL server with pgvector, so not run as a doctest::
+
+            from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
+
+            async with AsyncPgVectorStore.from_conn_string(
+                "postgresql://localhost/app",
+                index={"fields": ["text"], "search_mode": "keyword"},
+            ) as store:
+                await store.setup()
+                await store.aput(("users", "u1"), "m1", {"text": "likes green tea"})
+                hits = await store.asearch(("users", "u1"), query="tea")
+
+    See `PgVectorStore` for the search modes, scores, TTL and batch semantics.
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        conn: AsyncConn,
+        *,
+        index: PgVectorIndexConfig | None = None,
+        ttl: TTLConfig | PgVectorTTLConfig | None = None,
+        schema: str = DEFAULT_SCHEMA,
+        scope_depth: int = DEFAULT_SCOPE_DEPTH,
+        read_conn: AsyncConn | None = None,
+    ) -> None:
+        embed = (index or {}).get("embed")
+        self._init_base(
+            schema=schema,
+            scope_depth=scope_depth,
+            index=(
+                resolve_index(index, resolve_embeddings_spec(embed) if embed is not None else None)
+                if index is not None
+                else None
+            ),
+            ttl=ttl,
+        )
+        self._conn = conn
+        self._read_conn = read_conn
+        self._locks = {
+            id(c): asyncio.Lock()
+            for c in (conn, read_conn)
+            if c is not None and not isinstance(c, AsyncConnectionPool)
+        }
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper_stop: asyncio.Event | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        index: PgVectorIndexConfig | None = None,
+        ttl: TTLConfig | PgVectorTTLConfig | None = None,
+        pool_config: PoolConfig | None = None,
+        schema: str = DEFAULT_SCHEMA,
+        scope_depth: int = DEFAULT_SCOPE_DEPTH,
+        read_conn_string: str | None = None,
+    ) -> AsyncIterator[AsyncPgVectorStore]:
+        """A store on a health-checked async pool for `conn_string`, closed on exit."""
+        kwargs = pool_args(pool_config)
+        pool = make_async_pool(conn_string, **kwargs)
+        read_pool = make_async_pool(read_conn_string, **kwargs) if read_conn_string else None
+        await pool.open()
+        try:
+            if read_pool is not None:
+                await read_pool.open()
+            store = cls(
+                pool,
+                index=index,
+                ttl=ttl,
+                schema=schema,
+                scope_depth=scope_depth,
+                read_conn=read_pool,
+            )
+            try:
+                yield store
+            finally:
+                await store.stop_ttl_sweeper()
+        finally:
+            await pool.close()
+            if read_pool is not None:
+                await read_pool.close()
+
+    # -- driving plans -----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _borrow(self, target: AsyncConn) -> AsyncIterator[AsyncConnection[DictRow]]:
+        if isinstance(target, AsyncConnectionPool):
+            async with target.connection() as conn:
+                yield conn
+        else:
+            async with self._locks[id(target)]:
+                yield target
+
+    async def _run(self, make_plan: Callable[[], Plan[T]]) -> T:
+        """Run a plan; retry it once on a fresh pooled connection if the first one died."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            used: list[AsyncConnection[DictRow]] = []
+            try:
+                return await self._run_once(make_plan(), used)
+            except psycopg.OperationalError as exc:
+                if attempt == 2 or not is_dead_connection(exc, used, self._conn):
+                    raise
+                logger.warning("PostgreSQL connection lost (%s); retrying once", type(exc).__name__)
+        raise AssertionError("unreachable")
+
+    async def _run_once(self, plan: Plan[T], used: list[AsyncConnection[DictRow]]) -> T:
+        async with AsyncExitStack() as stack:
+            conns: dict[bool, AsyncConnection[DictRow]] = {}
+
+            async def conn_for(replica: bool) -> AsyncConnection[DictRow]:
+                target = self._read_conn if replica and self._read_conn is not None else self._conn
+                key = target is not self._conn
+                if key not in conns:
+                    conns[key] = await stack.enter_async_context(self._borrow(target))
+                    used.append(conns[key])
+                return conns[key]
+
+            try:
+                step = next(plan)
+                while True:
+                    step = plan.send(await self._step(step, conn_for))
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            finally:
+                plan.close()
+
+    async def _step(self, step: Step, conn_for: Any) -> Any:
+        if isinstance(step, Embed):
+            assert self.index is not None and self.index.embeddings is not None
+            return await self.index.embeddings.aembed_documents(step.texts)
+        conn: AsyncConnection[DictRow] = await conn_for(step.replica)
+        if isinstance(step, Sql):
+            return await _execute(conn, step)
+        async with conn.transaction():
+            return [await _execute(conn, s) for s in step.statements]
+
+    # -- BaseStore ---------------------------------------------------------------------------
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run `ops`: reads first (pre-batch state), then all writes in one transaction."""
+        ops = list(ops)
+        return await self._run(lambda: self._batch_plan(ops))
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Sync bridge for other threads: runs `abatch` on the store's event loop."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is self._loop:
+            raise asyncio.InvalidStateError(
+                "synchronous calls to AsyncPgVectorStore from its event loop thread would "
+                "deadlock; await the a* methods (e.g. await store.aget(...)) instead"
+            )
+        if self._loop is None or not self._loop.is_running():
+            raise asyncio.InvalidStateError(
+                "AsyncPgVectorStore's sync methods need its event loop running in another "
+                "thread; use the a* methods, or PgVectorStore for sync code"
+            )
+        return asyncio.run_coroutine_threadsafe(self.abatch(ops), self._loop).result()
+
+    # -- setup, bulk, TTL --------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Async twin of `PgVectorStore.setup`."""
+        await self._run(self._setup_checks_plan)
+        async with self._borrow(self._conn) as conn:
+            await arun_migrations(conn, MIGRATIONS, schema=self.schema, table=MIGRATIONS_TABLE)
+            if self.index is not None and self.index.has_vectors:
+                await arun_migrations(
+                    conn,
+                    vector_migrations(self.index),
+                    schema=self.schema,
+                    table=VECTOR_MIGRATIONS_TABLE,
+                )
+        await self._run(self._setup_settings_plan)
+
+    async def bulk_put(self, ops: Iterable[PutOp]) -> int:
+        """Async twin of `PgVectorStore.bulk_put`."""
+        ops = list(ops)
+        return await self._run(lambda: self._bulk_plan(ops))
+
+    async def sweep_ttl(self, batch_size: int = 1000) -> int:
+        """Delete expired items in batches of `batch_size`; return how many were deleted."""
+        return await self._run(lambda: self._sweep_plan(batch_size))
+
+    async def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> asyncio.Task[None]:
+        """Sweep expired items every interval in an asyncio task (no-op without TTL config)."""
+        if self.ttl_config is None:
+
+            async def noop() -> None:
+                return None
+
+            return asyncio.create_task(noop())
+        if self._sweeper is not None and not self._sweeper.done():
+            raise RuntimeError("the TTL sweeper is already running; stop_ttl_sweeper() first")
+        interval = _sweep_interval(self.ttl_config, sweep_interval_minutes)
+        stop = self._sweeper_stop = asyncio.Event()
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await asyncio.wait_for(stop.wait(), interval * 60)
+                    return
+                except asyncio.TimeoutError:
+                    pass
+                try:
+                    n = await self.sweep_ttl()
+                    if n:
+                        logger.info("TTL sweeper deleted %d expired items", n)
+                except Exception:
+                    # Keep sweeping: the next run may succeed (e.g. after a restart).
+                    logger.exception("TTL sweep failed")
+
+        self._sweeper = asyncio.create_task(loop(), name="lghm-ttl-sweeper")
+        return self._sweeper
+
+    async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper task; return whether it stopped within `timeout` seconds."""
+        if self._sweeper is None:
+            return True
+        assert self._sweeper_stop is not None
+        self._sweeper_stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._sweeper), timeout)
+        except asyncio.TimeoutError:
+            return False
+        self._sweeper = None
+        return True
+
+
+async def _execute(conn: AsyncConnection[DictRow], step: Sql | CopyIn) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        if isinstance(step, CopyIn):
+            if step.types is not None:
+                _register_packed(cur, step.types)
+            async with cur.copy(step.query) as copy:
+                if step.types is not None:
+                    copy.set_types(step.types)
+                for row in step.rows:
+                    await copy.write_row(row)
+            return []
+        await cur.execute(step.query, step.params)
+        return await cur.fetchall() if cur.description else []
+
+
+def _register_packed(cur: Any, types: Sequence[str | int]) -> None:
+    # Only on this cursor: the connection's adapters stay as they were.
+    for t in types:
+        if isinstance(t, int):
+            cur.adapters.register_dumper(PackedVector, packed_vector_dumper(t))
