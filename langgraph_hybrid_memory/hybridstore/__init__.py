@@ -282,13 +282,17 @@ class HybridStore(BaseStore):
         finally:
             store.close()
 
-    def setup(self) -> None:
+    def setup(self, *, remote: bool = True) -> None:
         """Create the local tables and, if PostgreSQL is reachable, migrate its tables.
 
-        With PostgreSQL unreachable the store still works on its local tier (degraded, logged);
-        the replicator migrates PostgreSQL on its first successful connection.
+        With PostgreSQL unreachable (or ``remote=False``: the caller already knows it is down)
+        the store works on its local tier, degraded and logged; the replicator migrates
+        PostgreSQL on its first successful connection.
         """
         self.local.setup()
+        if not remote:
+            self._mark_down(ConnectionError("PostgreSQL unreachable at start"))
+            return
         try:
             self._prepare_remote(None)
         except psycopg.OperationalError as exc:
