@@ -135,3 +135,33 @@ def test_late_replay_never_resurrects_a_deleted_item(
         assert back.get(NS, "x").value == {"text": "new after delete"}  # type: ignore[union-attr]
     keys = {r[0] for r in _rows(pg_url, "SELECT key FROM memory.items")}
     assert keys == {"x", "y"}
+
+
+def test_cache_refreshes_a_namespace_after_its_max_age(
+    private_pg: PrivatePostgres, tmp_path: Path, fake_embeddings: FakeEmbeddings
+) -> None:
+    url, index = private_pg.url, _index(fake_embeddings)
+    with (
+        HybridStore(tmp_path / "a.sqlite", url, index=index, cache_max_age=0, **FAST) as eager,
+        HybridStore(tmp_path / "c.sqlite", url, index=index, cache_max_age=3600, **FAST) as lazy,
+        HybridStore(tmp_path / "b.sqlite", url, index=index, **FAST) as writer,
+    ):
+        for s in (eager, lazy, writer):
+            s.setup()
+        writer.put(NS, "first", {"text": "first memory", "n": 1})
+        writer.put(NS, "ttl", {"text": "short lived"}, ttl=120)
+        # Both read the namespace once: that loads it into their caches.
+        assert eager.get(NS, "first") is not None and lazy.get(NS, "first") is not None
+        writer.put(NS, "second", {"text": "second memory"})
+        writer.put(NS, "first", {"text": "first memory, edited", "n": 2})
+        writer.delete(NS, "ttl")
+        # Reads come from PostgreSQL while it is up, whatever the cache holds.
+        assert lazy.get(NS, "second") is not None and eager.get(NS, "second") is not None
+        private_pg.stop()
+        # The eager cache was reloaded on that read (older than 0 s); the lazy one was not.
+        assert {i.key for i in eager.search(NS, limit=10)} == {"first", "second"}
+        assert eager.get(NS, "first").value["n"] == 2  # type: ignore[union-attr]
+        assert {i.key for i in lazy.search(NS, limit=10)} == {"first", "ttl"}
+        assert lazy.get(NS, "first").value["n"] == 1  # type: ignore[union-attr]
+        assert eager.status()["degraded"] and lazy.status()["last_read_tier"] == "cache"
+        private_pg.start()
