@@ -239,6 +239,7 @@ class HybridStore(BaseStore):
         # Bumped by every local write: a refresh that read PostgreSQL before a write must not
         # overwrite that write's cache rows with what it read.
         self._generation = 0
+        self._persist_failing = False
         self._closed = False
         self.replicator.register(
             hb.STORE_KINDS,
@@ -656,6 +657,7 @@ class HybridStore(BaseStore):
         ok = self._remote_usable() and self.replicator.flush_now(seq)
         if ok:
             self._mark_up()
+            self._persist_failing = False
             logger.info(
                 "node_persisted_to_postgres",
                 extra={
@@ -666,10 +668,16 @@ class HybridStore(BaseStore):
             )
             return
         self.replicator.wake()
-        error = self.replicator.status()["last_error"] or self._last_error
-        if self.replicator.status()["postgres_reachable"] is False or not self._remote_usable():
+        rep = self.replicator.status()
+        error = rep["last_error"] or self._last_error
+        if rep["postgres_reachable"] is False or not self._remote_usable():
             self._mark_down(ConnectionError(error or "PostgreSQL unreachable"))
-        logger.warning(
+        # Every failed write is logged; only the first of an outage as a warning, so a long
+        # outage does not flood the warnings (store_degraded / store_recovered bracket it).
+        level = logging.INFO if self._persist_failing else logging.WARNING
+        self._persist_failing = True
+        logger.log(
+            level,
             "failed_to_persist_to_postgres",
             extra={
                 "event": "failed_to_persist_to_postgres",
