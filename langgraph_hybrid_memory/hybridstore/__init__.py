@@ -124,7 +124,8 @@ class HybridStore(BaseStore):
 
     A batch validates every op before any I/O, runs its reads first (they see the state before
     its writes) and then all its writes in one local transaction (last write per key wins); the
-    persistent ones reach PostgreSQL in one transaction too. TTLs (minutes) apply in both tiers.
+    persistent ones reach PostgreSQL in replicator batches (one transaction per ``batch_size``
+    entries, default 500). TTLs (minutes) apply in both tiers.
 
     Args:
         local: Path of the local SQLite file, or a `LocalDB` (shared with the checkpointer).

@@ -101,3 +101,33 @@ def test_router_rules_and_bad_config() -> None:
         NamespaceRouter(default="remote")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="labels"):
         NamespaceRouter({("users.u1",): "transient"})
+
+
+def test_batch_semantics_hold_across_both_tiers(pg_url: str, sqlite_path: Path) -> None:
+    from langgraph.store.base import GetOp, SearchOp
+
+    routes = {("scratch",): "transient"}
+    with HybridStore(sqlite_path, pg_url, routes=routes) as store:  # type: ignore[arg-type]
+        store.setup()
+        t_ns, p_ns = ("scratch", "s"), ("users", "u1")
+        # A bad op anywhere: nothing is written to either tier, nothing queued.
+        with pytest.raises(ValueError):
+            store.batch([PutOp(t_ns, "k", {"v": 1}), PutOp(p_ns, "k", {"v": float("nan")})])
+        assert store.get(t_ns, "k") is None and store.get(p_ns, "k") is None
+        assert _outbox_streams(store) == [] and _remote_namespaces(pg_url) == set()
+        # Reads see the state before the batch's writes; the last write per key wins.
+        results = store.batch(
+            [
+                GetOp(t_ns, "k"),
+                GetOp(p_ns, "k"),
+                PutOp(t_ns, "k", {"v": 1}),
+                PutOp(p_ns, "k", {"v": 1}),
+                PutOp(p_ns, "k", {"v": 2}),
+                SearchOp((), limit=10),
+            ]
+        )
+        assert results == [None, None, None, None, None, []]
+        after = store.batch([GetOp(t_ns, "k"), GetOp(p_ns, "k"), SearchOp((), limit=10)])
+        assert after[0].value == {"v": 1} and after[1].value == {"v": 2}  # type: ignore[union-attr]
+        assert {(i.namespace, i.value["v"]) for i in after[2]} == {(t_ns, 1), (p_ns, 2)}  # type: ignore[union-attr]
+        assert _remote_namespaces(pg_url) == {p_ns}
