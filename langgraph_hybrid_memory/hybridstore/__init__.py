@@ -136,6 +136,10 @@ class HybridStore(BaseStore):
         default_tier: Tier of namespaces no rule matches (``"persistent"``).
         cache_max_age: Seconds before a cached namespace is reloaded from PostgreSQL.
         retry_interval: Seconds reads skip PostgreSQL after it failed (then they try again).
+        refresh_limit: Most items one cache refresh or `warm` copies.
+        tombstone_retention: Seconds a delete's tombstone is kept (default 30 days; `sweep_ttl`
+            drops older ones). A put replayed later than this after a delete it predates is no
+            longer refused.
         schema, scope_depth: Of the PostgreSQL tables (see `PgVectorStore`).
         **replicator_options: As `HybridSaver` (used when this store creates the replicator).
 
@@ -176,6 +180,7 @@ class HybridStore(BaseStore):
         cache_max_age: float = hb.DEFAULT_CACHE_MAX_AGE,
         retry_interval: float = hb.DEFAULT_RETRY_INTERVAL,
         refresh_limit: int = hb.DEFAULT_REFRESH_LIMIT,
+        tombstone_retention: float = hb.DEFAULT_TOMBSTONE_RETENTION,
         schema: str = DEFAULT_SCHEMA,
         scope_depth: int = DEFAULT_SCOPE_DEPTH,
         synchronous: Synchronous = "FULL",
@@ -195,6 +200,7 @@ class HybridStore(BaseStore):
         self.cache_max_age = float(cache_max_age)
         self.retry_interval = float(retry_interval)
         self.refresh_limit = refresh_limit
+        self.tombstone_retention = float(tombstone_retention)
         self.close_timeout = close_timeout
         self.ttl_config = ttl
         # One model for both tiers, resolved once: the same texts get the same vectors.
@@ -787,10 +793,20 @@ class HybridStore(BaseStore):
         if self._remote_usable():
             try:
                 remote = self.remote.sweep_ttl()
+                self._sweep_tombstones()
                 self._mark_up()
             except psycopg.OperationalError as exc:
                 self._mark_down(exc)
         return remote + transient
+
+    def _sweep_tombstones(self) -> None:
+        cutoff = time.time() - self.tombstone_retention
+        query = hb.prepare_delete_old_tombstones(self.remote.schema)
+
+        def plan() -> Any:
+            yield Sql(query, (cutoff,))
+
+        self.remote._run(plan)
 
     def status(self) -> HybridStoreStatus:
         """Degraded flag, pending writes, last error, routing; never a secret."""

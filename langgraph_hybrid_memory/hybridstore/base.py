@@ -48,6 +48,9 @@ DEFAULT_RETRY_INTERVAL = 5.0
 """After a failed PostgreSQL read, seconds during which reads go straight to the cache (so an
 outage does not make every read wait for a connection timeout)."""
 
+DEFAULT_TOMBSTONE_RETENTION = 30 * 24 * 3600.0
+"""Seconds a delete's tombstone is kept: longer than any outage an outbox is expected to span."""
+
 DEFAULT_REFRESH_LIMIT = 10_000
 """Most items one cache refresh (or `warm`) copies from PostgreSQL."""
 
@@ -285,6 +288,13 @@ def prepare_upsert_tombstones(schema: str) -> sql.Composed:
         "ON CONFLICT (scope, namespace, key) DO UPDATE "
         "SET deleted_at = greatest(t.deleted_at, excluded.deleted_at)"
     ).format(t=sql.Identifier(schema, TOMBSTONES_TABLE))
+
+
+def prepare_delete_old_tombstones(schema: str) -> sql.Composed:
+    """Drop tombstones older than a cutoff (Unix seconds)."""
+    return sql.SQL("DELETE FROM {t} WHERE deleted_at < %s").format(
+        t=sql.Identifier(schema, TOMBSTONES_TABLE)
+    )
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,17 @@ def test_batch_semantics_hold_across_both_tiers(pg_url: str, sqlite_path: Path) 
         assert after[0].value == {"v": 1} and after[1].value == {"v": 2}  # type: ignore[union-attr]
         assert {(i.namespace, i.value["v"]) for i in after[2]} == {(t_ns, 1), (p_ns, 2)}  # type: ignore[union-attr]
         assert _remote_namespaces(pg_url) == {p_ns}
+
+
+def test_sweep_drops_tombstones_older_than_retention(pg_url: str, sqlite_path: Path) -> None:
+    with HybridStore(sqlite_path, pg_url, tombstone_retention=3600) as store:
+        store.setup()
+        store.put(("users", "u1"), "k", {"v": 1})
+        store.delete(("users", "u1"), "k")
+        store.sweep_ttl()
+        with psycopg.connect(pg_url) as conn:
+            assert conn.execute("SELECT count(*) FROM memory.store_tombstones").fetchone()[0] == 1
+        store.tombstone_retention = 0
+        store.sweep_ttl()
+        with psycopg.connect(pg_url) as conn:
+            assert conn.execute("SELECT count(*) FROM memory.store_tombstones").fetchone()[0] == 0
