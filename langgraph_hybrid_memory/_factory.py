@@ -313,6 +313,14 @@ def _hybrid_reachable(cfg: MemoryConfig, url: str) -> bool:
     return True
 
 
+def _defer(stack: ExitStack | AsyncExitStack, close: Callable[[], None]) -> None:
+    """Close on exit; from an async stack in a worker thread (closing drains the outbox)."""
+    if isinstance(stack, AsyncExitStack):
+        stack.push_async_callback(asyncio.to_thread, close)
+    else:
+        stack.callback(close)
+
+
 def _hybrid_parts(
     cfg: MemoryConfig,
     inner: Embeddings | None,
@@ -332,7 +340,7 @@ def _hybrid_parts(
         timeout=HYBRID_POOL_TIMEOUT_SECONDS,
         connect_timeout=round(HYBRID_POOL_TIMEOUT_SECONDS),
     )
-    stack.callback(pool.close)
+    _defer(stack, pool.close)
     local_cache = SQLiteEmbeddingCache(db)
     local_cache.setup()
     cache: EmbeddingCache = local_cache
@@ -343,9 +351,9 @@ def _hybrid_parts(
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
     saver = saver_cls(db, pool)
-    stack.callback(saver.close)
+    _defer(stack, saver.close)
     store = store_cls(db, pool, index=_pg_index(cached))
-    stack.callback(store.close)
+    _defer(stack, store.close)
     if reachable:
         saver.setup()
     store.setup(remote=reachable)
