@@ -5,6 +5,7 @@ the thread and recalls the memories from PostgreSQL."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -102,7 +103,10 @@ async def test_hybrid_async_graph(tmp_path: Path, pg_url: str) -> None:
         assert {h.value["text"] for h in hits} == {"I like green tea", "green tea again"}
 
 
-def test_hybrid_with_postgres_down_starts_degraded_and_says_so(tmp_path: Path) -> None:
+def test_hybrid_with_postgres_down_starts_degraded_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="langgraph_hybrid_memory")
     url = f"postgresql://app:{SECRET}@127.0.0.1:1/agents"
     cfg = MemoryConfig(
         memory_type="hybrid", data_dir=tmp_path / "a", database_url=url, embeddings="none"
@@ -119,6 +123,11 @@ def test_hybrid_with_postgres_down_starts_degraded_and_says_so(tmp_path: Path) -
         memory.store.close_timeout = 0.2
         assert isinstance(memory.checkpointer, HybridSaver)
         memory.checkpointer.close_timeout = 0.2
+    events = [getattr(r, "event", None) for r in caplog.records]
+    assert "hybrid_memory_started_degraded" in events
+    assert "failed_to_persist_to_postgres" in events
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert SECRET not in logged
 
 
 @pytest.mark.slow
