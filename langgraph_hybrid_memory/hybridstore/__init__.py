@@ -129,7 +129,8 @@ class HybridStore(BaseStore):
 
     Args:
         local: Path of the local SQLite file, or a `LocalDB` (shared with the checkpointer).
-        postgres: PostgreSQL URL/conninfo, or a `ConnectionPool` shared with other parts.
+        postgres: PostgreSQL URL/conninfo, or a `ConnectionPool` shared with other parts (not a
+            single connection: the replicator's transactions run on their own thread).
         index: `PgVectorIndexConfig` for both tiers (one model; ``None``: no text search).
         ttl: TTL config for both tiers.
         routes: ``{namespace prefix: "persistent" | "transient"}``.
@@ -261,6 +262,13 @@ class HybridStore(BaseStore):
         self, postgres: PostgresTarget, options: Mapping[str, Any]
     ) -> Connection[DictRow] | ConnectionPool[Connection[DictRow]]:
         self._owned_pool: ConnectionPool[Connection[DictRow]] | None = None
+        if not isinstance(postgres, (str, ConnectionPool)):
+            # The replicator runs transactions on its own thread: reads on the same single
+            # connection would land inside them.
+            raise ConfigError(
+                "HybridStore needs a PostgreSQL URL or a ConnectionPool, not a single "
+                f"{type(postgres).__name__}; pass the URL, or make_pool(url) to share one pool"
+            )
         if isinstance(postgres, str):
             timeout = float(options.get("connect_timeout", 5.0))
             # A short wait for a connection: while PostgreSQL is down a read falls back to the

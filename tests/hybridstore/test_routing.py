@@ -145,3 +145,16 @@ def test_sweep_drops_tombstones_older_than_retention(pg_url: str, sqlite_path: P
         store.sweep_ttl()
         with psycopg.connect(pg_url) as conn:
             assert conn.execute("SELECT count(*) FROM memory.store_tombstones").fetchone()[0] == 0
+
+
+def test_bad_configuration_is_refused_clearly(pg_url: str, sqlite_path: Path) -> None:
+    from langgraph_hybrid_memory._pg import get_connection
+
+    with get_connection(pg_url) as conn, pytest.raises(ConfigError, match="ConnectionPool"):
+        HybridStore(sqlite_path, conn)
+    with pytest.raises(ConfigError, match="cache_max_age"):
+        HybridStore(sqlite_path, pg_url, cache_max_age=-1)
+    with pytest.raises(ConfigError, match="unknown HybridStore option"):
+        HybridStore(sqlite_path, pg_url, flush_every=3)
+    with pytest.raises(ConfigError, match="tier"):
+        HybridStore(sqlite_path, pg_url, routes={("a",): "cold"})  # type: ignore[dict-item]
