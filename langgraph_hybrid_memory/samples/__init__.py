@@ -21,7 +21,8 @@ Examples:
 """
 
 # The examples and the demo open their backends through this one import.
-from langgraph_hybrid_memory.samples._backends import aopen_backends, open_backends
+from langgraph_hybrid_memory._factory import aopen_memory as aopen_backends
+from langgraph_hybrid_memory._factory import open_memory as open_backends
 from langgraph_hybrid_memory.samples._model import (
     DEFAULT_OPENAI_MODEL,
     Fact,

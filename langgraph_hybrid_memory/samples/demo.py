@@ -54,7 +54,10 @@ SESSION_2 = "Plan a day out for me."
 # savers and stores, or this package's), so the report reads the real databases rather than
 # repeating what the code meant to do. Write tables lack parent_checkpoint_id.
 _CHECKPOINT_COLUMNS = {"thread_id", "checkpoint_ns", "checkpoint_id", "parent_checkpoint_id"}
+# langgraph's stores keep the namespace dot-joined in `prefix`; this package's keep it in
+# `namespace` (a text[] in PostgreSQL, dot-joined text in the local SQLite file).
 _STORE_COLUMNS = {"prefix", "key", "value"}
+_OUR_STORE_COLUMNS = {"namespace", "key", "value"}
 
 PG_COLUMNS = (
     "SELECT table_schema, table_name, array_agg(column_name::text) "
@@ -69,6 +72,7 @@ PG_COUNT_CHECKPOINTS = sql.SQL(
     "FROM {table} WHERE thread_id = %s"
 )
 PG_COUNT_ITEMS = sql.SQL("SELECT count(*) FROM {table} WHERE prefix = %s")
+PG_COUNT_OUR_ITEMS = sql.SQL("SELECT count(*) FROM {table} WHERE namespace = %s::text[]")
 SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
 # SQLite has no placeholders for identifiers: {table} is a name read from sqlite_master, quoted
 # by _sqlite_identifier.
@@ -80,6 +84,7 @@ SQLITE_COUNT_CHECKPOINTS = (
     "FROM {table} WHERE thread_id = ?"
 )
 SQLITE_COUNT_ITEMS = "SELECT count(*) FROM {table} WHERE prefix = ?"
+SQLITE_COUNT_OUR_ITEMS = "SELECT count(*) FROM {table} WHERE namespace = ?"
 
 Row = tuple[str, str, str]
 
@@ -115,8 +120,12 @@ def _pg_report(url: str, threads: list[str], user_id: str) -> list[Row]:
                 for thread in threads:
                     cur = conn.execute(PG_COUNT_CHECKPOINTS.format(table=name), (thread,))
                     rows += _checkpoint_rows(where, thread, cur.fetchone() or (0, 0, 0))
-            elif _STORE_COLUMNS <= set(columns):
-                cur = conn.execute(PG_COUNT_ITEMS.format(table=name), (prefix,))
+            elif _STORE_COLUMNS <= set(columns) or _OUR_STORE_COLUMNS <= set(columns):
+                if "prefix" in columns:
+                    cur = conn.execute(PG_COUNT_ITEMS.format(table=name), (prefix,))
+                else:
+                    namespace = list(memory_namespace(user_id))
+                    cur = conn.execute(PG_COUNT_OUR_ITEMS.format(table=name), (namespace,))
                 count = (cur.fetchone() or (0,))[0]
                 if count:
                     rows.append((f"memories of user {user_id}", where, f"{count} items"))
@@ -140,8 +149,9 @@ def _sqlite_report(path: Path, threads: list[str], user_id: str) -> list[Row]:
                     rows += _checkpoint_rows(
                         where, thread, conn.execute(query, (thread,)).fetchone()
                     )
-            elif _STORE_COLUMNS <= columns:
-                query = SQLITE_COUNT_ITEMS.format(table=quoted)
+            elif _STORE_COLUMNS <= columns or _OUR_STORE_COLUMNS <= columns:
+                template = SQLITE_COUNT_ITEMS if "prefix" in columns else SQLITE_COUNT_OUR_ITEMS
+                query = template.format(table=quoted)
                 (count,) = conn.execute(query, (prefix,)).fetchone()
                 if count:
                     rows.append((f"memories of user {user_id}", where, f"{count} items"))
