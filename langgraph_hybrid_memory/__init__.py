@@ -6,15 +6,22 @@ exactly `__all__`; everything in a module whose name starts with ``_`` is privat
 
 from langgraph_hybrid_memory._config import MEMORY_TYPES, MemoryConfig, MemoryType
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
+from langgraph_hybrid_memory._embeddings import CachedEmbeddings, resolve_embeddings
+from langgraph_hybrid_memory._factory import Memory, aopen_memory, open_memory
+from langgraph_hybrid_memory.checkpoint import FlushMode, HybridSaver, HybridSaverStatus
+from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     DimensionMismatchError,
     EmbeddedPostgresError,
+    FlushTimeoutError,
     InvalidValueError,
     MissingExtraError,
+    OutboxFullError,
     PgVectorMissingError,
     PostgresUnavailableError,
 )
+from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.store import (
     HNSWIndexConfig,
     PgVectorIndexConfig,
@@ -27,20 +34,32 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MEMORY_TYPES",
+    "AsyncHybridSaver",
     "AsyncPgVectorStore",
+    "CachedEmbeddings",
     "ConfigError",
     "DimensionMismatchError",
     "EmbeddedPostgres",
     "EmbeddedPostgresError",
+    "FlushMode",
+    "FlushTimeoutError",
     "HNSWIndexConfig",
+    "HybridSaver",
+    "HybridSaverStatus",
     "InvalidValueError",
+    "LocalStore",
+    "Memory",
     "MemoryConfig",
     "MemoryType",
     "MissingExtraError",
+    "OutboxFullError",
     "PgVectorIndexConfig",
     "PgVectorMissingError",
     "PgVectorStore",
     "PgVectorTTLConfig",
     "PostgresUnavailableError",
     "__version__",
+    "aopen_memory",
+    "open_memory",
+    "resolve_embeddings",
 ]

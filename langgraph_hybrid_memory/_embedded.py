@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -76,6 +77,12 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+# Handles per data directory in this process. pgserver keeps one entry per process, so without
+# this count stopping one of two handles on the same directory stopped the server under the other.
+_handles: dict[Path, int] = {}
+_handles_lock = threading.Lock()
+
+
 class EmbeddedPostgres:
     """Start, or reuse, a PostgreSQL + pgvector server whose data lives in `pgdata`.
 
@@ -129,6 +136,8 @@ class EmbeddedPostgres:
                 f"could not start the embedded PostgreSQL in {self.pgdata}: {exc}. "
                 f"Its log is {self.pgdata / 'log'}; set DATABASE_URL to use another server."
             ) from exc
+        with _handles_lock:
+            _handles[self.pgdata] = _handles.get(self.pgdata, 0) + 1
         self._server = server
         url = str(server.get_uri(database="postgres"))
         self._ensure_database(url)
@@ -165,8 +174,15 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Release this process's handle; the server stops when the last handle is released."""
         server, self._server, self._url = self._server, None, None
-        if server is not None:
-            server.cleanup()
+        if server is None:
+            return
+        with _handles_lock:
+            left = _handles.get(self.pgdata, 1) - 1
+            if left > 0:
+                _handles[self.pgdata] = left
+                return
+            _handles.pop(self.pgdata, None)
+        server.cleanup()
 
     def __enter__(self) -> EmbeddedPostgres:
         self.start()

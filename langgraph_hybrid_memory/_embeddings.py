@@ -11,14 +11,25 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base.embed import ensure_embeddings
 
+from langgraph_hybrid_memory._embedding_cache import EmbeddingCache, text_hash
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
-__all__ = ["LOCAL_MODEL_NAME", "LocalEmbeddings", "embedding_dims", "resolve_embeddings"]
+__all__ = [
+    "LOCAL_MODEL_NAME",
+    "CachedEmbeddings",
+    "EmbeddingStats",
+    "LocalEmbeddings",
+    "embedding_dims",
+    "model_name_of",
+    "resolve_embeddings",
+    "text_hash",
+]
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_DIMS = 384
@@ -150,6 +161,8 @@ def embedding_dims(embeddings: Embeddings) -> int:
 
     Known models answer without a call; any other model embeds one short probe text.
     """
+    if isinstance(embeddings, CachedEmbeddings):
+        return embedding_dims(embeddings.inner)
     dims = getattr(embeddings, "dims", None)
     if isinstance(dims, int) and dims > 0:
         return dims
@@ -160,3 +173,192 @@ def embedding_dims(embeddings: Embeddings) -> int:
     if isinstance(model, str) and model in _OPENAI_DIMS:
         return _OPENAI_DIMS[model]
     return len(embeddings.embed_query("dimension probe"))
+
+
+# --- cache and batching -------------------------------------------------------------------------
+
+DEFAULT_EMBED_BATCH = 256
+"""Texts per model call: OpenAI accepts up to 2,048 inputs per request; smaller batches keep one
+slow or failed request cheap to retry."""
+
+_QUERY_SUFFIX = "#query"
+
+
+def model_name_of(embeddings: Embeddings) -> str:
+    """A stable name for cache keys: ``"openai:<model>"``, ``"local:all-MiniLM-L6-v2"``, or the
+    class name (pass ``model_name`` to `CachedEmbeddings` explicitly for your own models).
+
+    Examples:
+        >>> model_name_of(LocalEmbeddings())
+        'local:all-MiniLM-L6-v2'
+    """
+    if isinstance(embeddings, CachedEmbeddings):
+        return embeddings.model_name
+    if isinstance(embeddings, LocalEmbeddings):
+        return f"local:{embeddings.model_name}"
+    model = getattr(embeddings, "model", None)
+    cls = type(embeddings)
+    if isinstance(model, str) and model:
+        provider = "openai" if cls.__name__ == "OpenAIEmbeddings" else cls.__name__
+        dims = getattr(embeddings, "dimensions", None)
+        suffix = f"@{dims}" if isinstance(dims, int) else ""
+        return f"{provider}:{model}{suffix}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+@dataclass
+class EmbeddingStats:
+    """Counters of a `CachedEmbeddings` (since it was created)."""
+
+    calls: int = 0
+    """Calls made to the wrapped model."""
+    texts_seen: int = 0
+    """Texts asked for (documents and queries, repeats included)."""
+    texts_embedded: int = 0
+    """Texts sent to the model (each distinct miss once)."""
+    cache_hits: int = 0
+    """Distinct texts answered from the cache."""
+
+    @property
+    def saved(self) -> int:
+        """Texts that did not have to be embedded (repeats within a call and cache hits)."""
+        return self.texts_seen - self.texts_embedded
+
+
+class CachedEmbeddings(Embeddings):
+    """Wrap a LangChain `Embeddings` so no text is embedded twice by the same model.
+
+    Each call dedupes its texts, looks them up by sha256 content hash under `model_name` in
+    `cache` (None: dedupe within a call only), embeds only the misses with one model call per
+    `batch_size` texts, and stores the new vectors. Queries (`embed_query`) are cached apart from
+    documents, since some models embed a query differently.
+
+    Args:
+        inner: the model.
+        cache: an `EmbeddingCache` backend (`SQLiteEmbeddingCache`, `PostgresEmbeddingCache`,
+            `AsyncPostgresEmbeddingCache`), or None.
+        model_name: the cache key's model part; two models must never share one. Default:
+            `model_name_of(inner)`.
+        batch_size: texts per model call.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from langgraph_hybrid_memory._embedding_cache import SQLiteEmbeddingCache
+        >>> from langgraph_hybrid_memory._sqlite import LocalDB
+        >>> model = resolve_embeddings(lambda texts: [[float(len(t)), 1.0] for t in texts])
+        >>> db = LocalDB.open(pathlib.Path(tempfile.mkdtemp()) / "memory.sqlite")
+        >>> emb = CachedEmbeddings(model, SQLiteEmbeddingCache(db), "length-model")
+        >>> _ = emb.embed_documents(["tea", "tea", "milk"])
+        >>> _ = emb.embed_documents(["milk", "sugar"])
+        >>> emb.stats
+        EmbeddingStats(calls=2, texts_seen=5, texts_embedded=3, cache_hits=1)
+        >>> db.close()
+    """
+
+    def __init__(
+        self,
+        inner: Embeddings,
+        cache: EmbeddingCache | None = None,
+        model_name: str | None = None,
+        *,
+        batch_size: int = DEFAULT_EMBED_BATCH,
+    ) -> None:
+        if not isinstance(inner, Embeddings):
+            raise ConfigError(
+                f"CachedEmbeddings wraps a LangChain Embeddings, got {type(inner).__name__}; "
+                "turn a function into one with resolve_embeddings(func)"
+            )
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        self.inner = inner
+        self.cache = cache
+        self.model_name = model_name or model_name_of(inner)
+        self.batch_size = batch_size
+        self.stats = EmbeddingStats()
+        self._lock = threading.Lock()
+        dims = getattr(inner, "dims", None)
+        if isinstance(dims, int):
+            self.dims = dims
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
+
+    @staticmethod
+    def _plan(texts: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"texts to embed must be strings, got {type(text).__name__}")
+        hashes = {t: text_hash(t) for t in dict.fromkeys(texts)}
+        return hashes, list(hashes.values())
+
+    def _finish(
+        self,
+        texts: Sequence[str],
+        hashes: dict[str, str],
+        found: dict[str, list[float]],
+        new: dict[str, list[float]],
+    ) -> list[list[float]]:
+        self._count(texts_seen=len(texts), cache_hits=len(found))
+        merged = {**found, **new}
+        return [list(merged[hashes[t]]) for t in texts]
+
+    def _chunks(self, misses: list[str]) -> list[list[str]]:
+        return [misses[i : i + self.batch_size] for i in range(0, len(misses), self.batch_size)]
+
+    def _check(self, chunk: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
+        if len(vectors) != len(chunk):
+            raise ValueError(
+                f"model {self.model_name!r} returned {len(vectors)} vectors for {len(chunk)} "
+                "texts; it must return one per text"
+            )
+
+    def _embed(self, texts: Sequence[str], model: str, *, query: bool) -> list[list[float]]:
+        hashes, keys = self._plan(texts)
+        found = self.cache.lookup(model, keys) if self.cache is not None else {}
+        misses = [t for t, h in hashes.items() if h not in found]
+        new: dict[str, list[float]] = {}
+        for chunk in self._chunks(misses):
+            if query:
+                vectors = [self.inner.embed_query(chunk[0])]
+            else:
+                vectors = self.inner.embed_documents(list(chunk))
+            self._check(chunk, vectors)
+            self._count(calls=1, texts_embedded=len(chunk))
+            new.update((hashes[t], list(v)) for t, v in zip(chunk, vectors, strict=True))
+        if new and self.cache is not None:
+            self.cache.store(model, list(new.items()))
+        return self._finish(texts, hashes, found, new)
+
+    async def _aembed(self, texts: Sequence[str], model: str, *, query: bool) -> list[list[float]]:
+        hashes, keys = self._plan(texts)
+        found = await self.cache.alookup(model, keys) if self.cache is not None else {}
+        misses = [t for t, h in hashes.items() if h not in found]
+        new: dict[str, list[float]] = {}
+        for chunk in self._chunks(misses):
+            if query:
+                vectors = [await self.inner.aembed_query(chunk[0])]
+            else:
+                vectors = await self.inner.aembed_documents(list(chunk))
+            self._check(chunk, vectors)
+            self._count(calls=1, texts_embedded=len(chunk))
+            new.update((hashes[t], list(v)) for t, v in zip(chunk, vectors, strict=True))
+        if new and self.cache is not None:
+            await self.cache.astore(model, list(new.items()))
+        return self._finish(texts, hashes, found, new)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(texts, self.model_name, query=False)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed([text], self.model_name + _QUERY_SUFFIX, query=True)[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await self._aembed(texts, self.model_name, query=False)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self._aembed([text], self.model_name + _QUERY_SUFFIX, query=True))[0]
+
+    def __repr__(self) -> str:
+        return f"CachedEmbeddings(model_name={self.model_name!r}, stats={self.stats})"

@@ -13,8 +13,10 @@ __all__ = [
     "ConfigError",
     "DimensionMismatchError",
     "EmbeddedPostgresError",
+    "FlushTimeoutError",
     "InvalidValueError",
     "MissingExtraError",
+    "OutboxFullError",
     "PgVectorMissingError",
     "PostgresUnavailableError",
 ]
@@ -37,6 +39,20 @@ class EmbeddedPostgresError(RuntimeError):
 
 class PostgresUnavailableError(psycopg.OperationalError):
     """PostgreSQL could not be reached where it is required (e.g. ``MEMORY_TYPE=postgres``)."""
+
+
+class OutboxFullError(RuntimeError):
+    """The local outbox is full (PostgreSQL unreachable or too slow for too long).
+
+    Raised by a write after waiting ``full_timeout`` seconds for room; the write changed nothing.
+    """
+
+
+class FlushTimeoutError(TimeoutError):
+    """``flush(timeout=...)`` ran out of time before everything was in PostgreSQL.
+
+    Nothing is lost: the entries stay in the local outbox and the background flusher keeps trying.
+    """
 
 
 class InvalidValueError(ValueError):

@@ -149,3 +149,17 @@ def test_private_server_can_be_stopped_and_restarted(private_pg: PrivatePostgres
     with psycopg.connect(private_pg.url) as conn:
         row = conn.execute("SELECT x FROM kept").fetchone()
     assert row == (1,)
+
+
+@pytest.mark.slow
+def test_two_handles_in_one_process_share_the_server(tmp_path: Path) -> None:
+    a = EmbeddedPostgres(tmp_path / "pg")
+    b = EmbeddedPostgres(tmp_path / "pg")
+    url = a.start()
+    assert b.start() == url
+    b.stop()  # a still holds the server
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    pid = _server_pid(tmp_path / "pg")
+    a.stop()
+    assert pid is not None and not _alive(pid)

@@ -22,6 +22,18 @@ app = typer.Typer(
 _register_transfer(app)
 
 
+@app.command()
+def demo() -> None:
+    """Run the demo: two sessions in two processes; the second recalls what the first learned.
+
+    Uses the configured backends (MEMORY_TYPE; by default the embedded PostgreSQL under
+    MEMORY_DATA_DIR) and a scripted offline model: a few seconds, no network.
+    """
+    from langgraph_hybrid_memory.samples.demo import main as demo_main
+
+    raise typer.Exit(demo_main([]))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

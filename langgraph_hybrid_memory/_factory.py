@@ -1,0 +1,235 @@
+"""`open_memory()` / `aopen_memory()`: the whole memory for one `MEMORY_TYPE`, in one call.
+
+=============  =====================================  ============================================
+MEMORY_TYPE    checkpointer                           store
+=============  =====================================  ============================================
+``memory``     ``InMemorySaver``                      ``InMemoryStore`` (vector index if a model)
+``sqlite``     ``SqliteSaver`` / ``AsyncSqliteSaver``  `LocalStore` on the same file
+``postgres``   (after the PgVectorStore merge)        (after the PgVectorStore merge)
+``hybrid``     (after the HybridSaver merge)          (after the HybridStore merge)
+=============  =====================================  ============================================
+
+``sqlite`` keeps everything in ``MemoryConfig.sqlite_path``. langgraph's ``SqliteSaver`` opens its
+own connection to that file: its cursor commits whatever transaction is open on its connection,
+so sharing the `LocalDB` connection would let it commit half of a `LocalStore` batch. Two
+connections to one WAL file are safe; each waits up to 5 s (``busy_timeout``) for the other's
+write lock. Embeddings are cached in the same file (`SQLiteEmbeddingCache`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, closing, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
+
+from langgraph_hybrid_memory._config import MemoryConfig
+from langgraph_hybrid_memory._embedding_cache import SQLiteEmbeddingCache
+from langgraph_hybrid_memory._embeddings import (
+    CachedEmbeddings,
+    EmbedSpec,
+    embedding_dims,
+    resolve_embeddings,
+)
+from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
+from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.localstore import LocalIndexConfig, LocalStore
+
+__all__ = ["Memory", "aopen_memory", "open_memory"]
+
+logger = logging.getLogger("langgraph_hybrid_memory")
+
+
+@dataclass
+class Memory:
+    """The checkpointer and store of one memory setup, from `open_memory` / `aopen_memory`.
+
+    Pass both to ``graph.compile(checkpointer=memory.checkpointer, store=memory.store)``.
+
+    Examples:
+        >>> from langgraph_hybrid_memory import MemoryConfig, open_memory
+        >>> with open_memory(MemoryConfig(memory_type="memory", embeddings="none")) as memory:
+        ...     memory.store.put(("users", "u1"), "pref", {"text": "likes tea"})
+        ...     memory.status()["store"]
+        'InMemoryStore'
+    """
+
+    config: MemoryConfig
+    checkpointer: BaseCheckpointSaver[Any]
+    store: BaseStore
+    embeddings: CachedEmbeddings | None = None
+    """The (cached) embedding model the store uses, or None (keyword search only)."""
+    _extra_status: Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
+
+    def status(self) -> dict[str, Any]:
+        """What is running, for logs and the CLI. Never contains a secret."""
+        out: dict[str, Any] = {
+            "memory_type": self.config.memory_type,
+            "checkpointer": type(self.checkpointer).__name__,
+            "store": type(self.store).__name__,
+            "degraded": False,
+        }
+        if self.embeddings is None:
+            out["embeddings"] = {"model": None, "search": "keyword" if self._keyword() else None}
+        else:
+            stats = self.embeddings.stats
+            out["embeddings"] = {
+                "model": self.embeddings.model_name,
+                "calls": stats.calls,
+                "texts_seen": stats.texts_seen,
+                "texts_embedded": stats.texts_embedded,
+                "cache_hits": stats.cache_hits,
+            }
+        if self._extra_status is not None:
+            out.update(self._extra_status())
+        return out
+
+    def _keyword(self) -> bool:
+        return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"
+
+
+def _resolve(config: MemoryConfig, override: EmbedSpec | None) -> Embeddings | None:
+    return resolve_embeddings(override if override is not None else config.embeddings_spec())
+
+
+def _cached(inner: Embeddings | None, db: LocalDB | None) -> CachedEmbeddings | None:
+    if inner is None or isinstance(inner, CachedEmbeddings):
+        return inner
+    return CachedEmbeddings(inner, SQLiteEmbeddingCache(db) if db is not None else None)
+
+
+def _memory_parts(config: MemoryConfig, embeddings: EmbedSpec | None) -> Memory:
+    cached = _cached(_resolve(config, embeddings), None)
+    index: Any = None if cached is None else {"dims": embedding_dims(cached), "embed": cached}
+    return Memory(config, InMemorySaver(), InMemoryStore(index=index), cached)
+
+
+def _local_store(
+    db: LocalDB, inner: Embeddings | None
+) -> tuple[LocalStore, CachedEmbeddings | None]:
+    cached = _cached(inner, db)
+    # Without a model the store still searches: keyword (FTS5) over the whole value.
+    index: LocalIndexConfig = (
+        {"fields": ["$"], "search_mode": "keyword"} if cached is None else {"embed": cached}
+    )
+    return LocalStore(db, index=index), cached
+
+
+def _check_data_dir(config: MemoryConfig) -> None:
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        raise ConfigError(
+            f"MEMORY_DATA_DIR={str(config.data_dir)!r} is a file, not a directory; point it at a "
+            "directory (it is created if missing)"
+        )
+
+
+def _local_status(config: MemoryConfig, store: LocalStore) -> Callable[[], dict[str, Any]]:
+    def status() -> dict[str, Any]:
+        return {"sqlite_path": str(config.sqlite_path), "local_store": store.stats()}
+
+    return status
+
+
+def _not_built_yet(config: MemoryConfig) -> NotImplementedError:
+    # The one place the postgres/hybrid branches go once PgVectorStore (issue 3) and
+    # HybridSaver/HybridStore (issues 4, 5) are on main.
+    missing = {
+        "postgres": "PostgresSaver + PgVectorStore wiring (needs PgVectorStore from issue 3)",
+        "hybrid": "HybridSaver + HybridStore wiring (needs issues 3 and 4, then HybridStore)",
+    }[config.memory_type]
+    return NotImplementedError(
+        f"MEMORY_TYPE={config.memory_type!r} is not available in this build yet: missing "
+        f"{missing}. Use MEMORY_TYPE=sqlite (local file) or MEMORY_TYPE=memory meanwhile."
+    )
+
+
+@contextmanager
+def open_memory(
+    config: MemoryConfig | None = None, *, embeddings: EmbedSpec | None = None
+) -> Iterator[Memory]:
+    """Build the checkpointer and store for ``config.memory_type`` (default: from the
+    environment), run their `setup()`, and close them on exit.
+
+    Args:
+        config: the settings; `MemoryConfig.from_env()` when None.
+        embeddings: a LangChain `Embeddings` or a function to use instead of
+            ``config.embeddings`` (``MEMORY_EMBEDDINGS``).
+
+    Raises:
+        ConfigError: a bad setting (named, with the accepted values).
+        NotImplementedError: a memory type this build cannot make yet.
+
+    Examples:
+        >>> import tempfile
+        >>> from langgraph_hybrid_memory import MemoryConfig, open_memory
+        >>> cfg = MemoryConfig(memory_type="sqlite", data_dir=tempfile.mkdtemp(), embeddings="none")
+        >>> with open_memory(cfg) as memory:
+        ...     memory.store.put(("users", "u1"), "pref", {"text": "likes green tea"})
+        ...     [i.key for i in memory.store.search(("users",), query="tea")]
+        ['pref']
+    """
+    cfg = MemoryConfig.from_env() if config is None else config
+    if cfg.memory_type == "memory":
+        yield _memory_parts(cfg, embeddings)
+        return
+    if cfg.memory_type != "sqlite":
+        raise _not_built_yet(cfg)
+    _check_data_dir(cfg)
+    inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
+    with ExitStack() as stack:
+        db = LocalDB.open(cfg.sqlite_path)
+        stack.callback(db.close)
+        store, cached = _local_store(db, inner)
+        stack.callback(store.close)
+        store.setup()
+        conn = stack.enter_context(
+            closing(
+                sqlite3.connect(
+                    str(cfg.sqlite_path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+                )
+            )
+        )
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        saver = SqliteSaver(conn)
+        saver.setup()
+        yield Memory(cfg, saver, store, cached, _local_status(cfg, store))
+
+
+@asynccontextmanager
+async def aopen_memory(
+    config: MemoryConfig | None = None, *, embeddings: EmbedSpec | None = None
+) -> AsyncIterator[Memory]:
+    """Async twin of `open_memory`: the checkpointer has async methods (``AsyncSqliteSaver`` for
+    ``sqlite``) for ``graph.ainvoke`` / ``astream``."""
+    cfg = MemoryConfig.from_env() if config is None else config
+    if cfg.memory_type == "memory":
+        yield _memory_parts(cfg, embeddings)
+        return
+    if cfg.memory_type != "sqlite":
+        raise _not_built_yet(cfg)
+    _check_data_dir(cfg)
+    inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
+    async with AsyncExitStack() as stack:
+        db = LocalDB.open(cfg.sqlite_path)
+        stack.callback(db.close)
+        store, cached = _local_store(db, inner)
+        stack.callback(store.close)
+        await store.asetup()
+        import aiosqlite
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        conn = await stack.enter_async_context(
+            aiosqlite.connect(str(cfg.sqlite_path), timeout=BUSY_TIMEOUT_MS / 1000)
+        )
+        saver = AsyncSqliteSaver(conn)
+        await saver.setup()
+        yield Memory(cfg, saver, store, cached, _local_status(cfg, store))

@@ -1,0 +1,864 @@
+"""`HybridSaver`: checkpoints in a local SQLite file, selected namespaces flushed to PostgreSQL.
+
+See `HybridSaver` for behaviour and `langgraph_hybrid_memory.checkpoint.base` for the row format.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg import Connection, Cursor
+from psycopg.rows import DictRow
+
+from langgraph_hybrid_memory._migrations import run_migrations
+from langgraph_hybrid_memory._outbox import OutboxEntry, PostgresTarget, Replicator, redact
+from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
+from langgraph_hybrid_memory.checkpoint import base as b
+from langgraph_hybrid_memory.checkpoint.base import (
+    BaseHybridSaver,
+    FlushMode,
+    HybridSaverStatus,
+    NamespaceSelector,
+    PruneStrategy,
+)
+from langgraph_hybrid_memory.errors import ConfigError
+
+__all__ = ["FlushMode", "HybridSaver", "HybridSaverStatus", "PruneStrategy"]
+
+logger = logging.getLogger("langgraph_hybrid_memory")
+
+FLUSH_MODES = ("write_behind", "write_through")
+REPLICATOR_OPTIONS = frozenset(
+    {
+        "max_entries",
+        "full_timeout",
+        "batch_size",
+        "flush_interval",
+        "flush_linger",
+        "backoff_initial",
+        "backoff_max",
+        "max_attempts",
+        "connect_timeout",
+        "pool_max_size",
+    }
+)
+
+
+class HybridSaver(BaseHybridSaver):
+    """A checkpointer that writes every step to local SQLite and flushes chosen namespaces to
+    PostgreSQL in langgraph's `PostgresSaver` format.
+
+    Local tier: tables ``lghm_checkpoints``/``lghm_checkpoint_blobs``/``lghm_checkpoint_writes``
+    in the shared local SQLite file (`LocalDB`), which also holds the outbox. Remote tier:
+    ``checkpoints``/``checkpoint_blobs``/``checkpoint_writes`` exactly as `PostgresSaver` writes
+    them, so a flushed thread reads back through a plain `PostgresSaver` and a thread written by
+    `PostgresSaver` is readable here.
+
+    Modes:
+        ``write_behind`` (default): a `put` commits the checkpoint and, when its namespace is
+        selected, an outbox entry in **one** local transaction, and returns at local-disk speed.
+        A background flusher sends outbox batches to PostgreSQL in per-thread order (the order
+        they were written locally: a checkpoint before the writes made against it, those writes
+        before the next checkpoint, parents before children), each batch in one PostgreSQL
+        transaction, idempotently, with retry and exponential backoff.
+
+        ``write_through``: a `put`/`put_writes` also sends its entry (and any older ones) to
+        PostgreSQL before returning. If PostgreSQL is unreachable, the call still returns (the
+        step is durable locally; the first failure costs up to ``connect_timeout``, later calls
+        skip the attempt while PostgreSQL is known to be down), the entry stays in the outbox for
+        the background flusher, ``status()["write_through_degraded"]`` is True and a
+        ``checkpoint_flush_failed`` event is logged. Use `flush` to wait until PostgreSQL has
+        everything.
+
+    Selection (``flush_namespaces``): patterns over ``checkpoint_ns``: ``[""]`` (default) is the
+    root graph only, ``["*"]`` every namespace, ``["", "executor:*"]`` adds one subgraph.
+
+    Warning:
+        State of an unselected subgraph namespace lives only in the local file. A thread resumed
+        on another machine restarts an interrupted unselected subgraph from its beginning (the
+        root graph's pending task re-runs it); a subgraph with ``checkpointer=True`` (state kept
+        across calls) loses that state there. Select such namespaces if they must survive the
+        machine; leaving per-call subgraphs out saves most of the flush traffic.
+
+    Reads are local first. A thread with no checkpoint in the local file (and nothing pending for
+    it in the outbox) is read from PostgreSQL (all its checkpoints, blobs and writes), kept
+    locally, and logged as ``thread_hydrated_from_postgres``; if PostgreSQL is unreachable the
+    local answer (nothing) stands and ``status()`` says so.
+
+    Warning:
+        One machine drives a thread at a time. A thread that has a local copy is read from that
+        copy, not compared with PostgreSQL: if the thread moved on on another machine, this file
+        is stale for it. Before resuming such a thread here, drop the local copy with
+        `evict_local` so that the next read hydrates it again.
+
+    Deletes (`delete_thread`, `delete_for_runs`, `prune`) apply to both tiers, the remote one in
+    outbox order, and leave tombstones in PostgreSQL: a flush of data written (on any machine)
+    before a delete never brings the deleted checkpoints back.
+
+    Back-pressure: the outbox is bounded (``max_entries``, default 100,000). When it is full a
+    `put` waits up to ``full_timeout`` seconds (default 30) for room, then raises
+    `OutboxFullError` without writing anything.
+
+    Args:
+        local: Path of the local SQLite file, or a `LocalDB` (shared with the store).
+        postgres: PostgreSQL URL/conninfo, a `psycopg_pool.ConnectionPool` or a `Connection`
+            (autocommit, ``dict_row``; see `langgraph_hybrid_memory._pg`).
+        serde: Serializer for both tiers (default langgraph's `JsonPlusSerializer`).
+        flush_namespaces: Patterns of the namespaces flushed to PostgreSQL.
+        mode: ``"write_behind"`` or ``"write_through"``.
+        hydrate: Read threads missing locally from PostgreSQL (default True).
+        synchronous: Local SQLite ``synchronous`` setting when this saver opens the file.
+        close_timeout: How long `close` waits for the outbox to drain.
+        **replicator_options: ``max_entries``, ``full_timeout``, ``batch_size``,
+            ``flush_interval``, ``flush_linger``, ``backoff_initial``, ``backoff_max``,
+            ``max_attempts``, ``connect_timeout``, ``pool_max_size`` (used when this saver
+            creates the file's replicator; see `Replicator`).
+
+    Examples:
+        A PostgreSQL server is needed, so this block is not run here::
+
+            from langgraph_hybrid_memory import HybridSaver
+
+            with HybridSaver.from_conn_string(
+                "memory.sqlite", "postgresql://user@host/db", flush_namespaces=["", "executor:*"]
+            ) as saver:
+                saver.setup()
+                graph = builder.compile(checkpointer=saver)
+                graph.invoke(inputs, {"configurable": {"thread_id": "t1"}})
+                saver.flush(timeout=10)   # everything selected so far is in PostgreSQL
+                print(saver.status())
+    """
+
+    def __init__(
+        self,
+        local: str | Path | LocalDB,
+        postgres: PostgresTarget,
+        *,
+        serde: SerializerProtocol | None = None,
+        flush_namespaces: Sequence[str] = ("",),
+        mode: FlushMode = "write_behind",
+        hydrate: bool = True,
+        synchronous: Synchronous = "FULL",
+        close_timeout: float = 30.0,
+        **replicator_options: Any,
+    ) -> None:
+        if mode not in FLUSH_MODES:
+            raise ConfigError(f"mode must be one of {FLUSH_MODES}, got {mode!r}")
+        unknown = set(replicator_options) - REPLICATOR_OPTIONS
+        if unknown:
+            raise ConfigError(
+                f"unknown HybridSaver option(s) {sorted(unknown)}; accepted: "
+                f"{sorted(REPLICATOR_OPTIONS)}"
+            )
+        super().__init__(serde=serde)
+        self.selector = NamespaceSelector(flush_namespaces)
+        self.mode: FlushMode = mode
+        self.hydrate = hydrate
+        self.close_timeout = close_timeout
+        self._owns_db = not isinstance(local, LocalDB)
+        self.db = (
+            local if isinstance(local, LocalDB) else LocalDB.open(local, synchronous=synchronous)
+        )
+        self._setup_local()
+        self.replicator = Replicator.acquire(self.db, postgres, **replicator_options)
+        self.outbox = self.replicator.outbox
+        self._remote_ready = False
+        self._remote_lock = threading.Lock()
+        self._last_read_tier: b.READ_TIERS | None = None
+        self._degraded = False
+        self._closed = False
+        self.replicator.register(
+            b.CHECKPOINT_KINDS,
+            self._flush_entries,
+            log_as=b.LOG_AS,
+            prepare=self._prepare_remote,
+            stream_key="thread_ids",
+            stream_prefix=b.stream_of(""),
+        )
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls, sqlite_path: str | Path, postgres_url: str, **options: Any
+    ) -> Iterator[HybridSaver]:
+        """A saver on `sqlite_path` and `postgres_url`, closed (outbox drained) on exit."""
+        saver = cls(sqlite_path, postgres_url, **options)
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    def setup(self) -> None:
+        """Create the local tables and run the PostgreSQL migrations (PostgresSaver's numbered
+        list in ``checkpoint_migrations``, then ours), under advisory locks.
+
+        A plain ``PostgresSaver.setup()`` afterwards is a no-op. If PostgreSQL is unreachable
+        this raises; the flusher also applies the migrations on its first successful connection.
+        """
+        self._setup_local()
+        with self.replicator.connection() as conn:
+            self._prepare_remote(conn, force=True)
+
+    def _setup_local(self) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(b.LOCAL_SCHEMA_TABLE)
+            applied = {
+                int(r[0])
+                for r in conn.execute(b.LOCAL_SELECT_VERSIONS, (b.LOCAL_COMPONENT,)).fetchall()
+            }
+            for version, statements in enumerate(b.LOCAL_MIGRATIONS):
+                if version in applied:
+                    continue
+                for stmt in statements:
+                    conn.execute(stmt)
+                conn.execute(b.LOCAL_INSERT_VERSION, (b.LOCAL_COMPONENT, version))
+
+    def _prepare_remote(self, conn: Connection[DictRow], *, force: bool = False) -> None:
+        if self._remote_ready and not force:
+            return
+        with self._remote_lock:
+            run_migrations(
+                conn, b.POSTGRES_MIGRATIONS, schema="public", table=b.POSTGRES_MIGRATIONS_TABLE
+            )
+            run_migrations(
+                conn, b.HYBRID_MIGRATIONS, schema="public", table=b.HYBRID_MIGRATIONS_TABLE
+            )
+            self._remote_ready = True
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once every selected checkpoint, write and delete so far is in PostgreSQL.
+
+        Raises:
+            FlushTimeoutError: not done within `timeout` seconds (nothing is lost).
+        """
+        self.replicator.flush(timeout, kinds=b.CHECKPOINT_KINDS)
+
+    def close(self) -> None:
+        """Drain the outbox (up to ``close_timeout``), then release the file and connections.
+
+        Whatever could not be sent stays durable in the outbox for the next start.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self.replicator.release(timeout=self.close_timeout)
+        if self._owns_db:
+            self.db.close()
+
+    def __enter__(self) -> HybridSaver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def status(self) -> HybridSaverStatus:
+        """Outbox depth, oldest pending age, last flush, last error, last read tier."""
+        rep = self.replicator.status()
+        return HybridSaverStatus(
+            mode=self.mode,
+            flush_namespaces=list(self.selector.patterns),
+            depth=rep["depth"],
+            oldest_pending_age=rep["oldest_pending_age"],
+            last_flush_at=rep["last_flush_at"],
+            last_error=rep["last_error"],
+            postgres_reachable=rep["postgres_reachable"],
+            last_read_tier=self._last_read_tier,
+            write_through_degraded=self._degraded,
+            dead_letters=rep["dead_letters"],
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint of `config` (latest of its namespace without a ``checkpoint_id``)."""
+        configurable = dict(config["configurable"])
+        configurable.setdefault("checkpoint_ns", "")
+        lookup: RunnableConfig = {"configurable": configurable}
+        found = self._local_tuples(lookup, latest_only=True)
+        tier: b.READ_TIERS = "local"
+        if not found and self._hydrate(str(configurable["thread_id"])):
+            found = self._local_tuples(lookup, latest_only=True)
+            tier = "postgres"
+        self._last_read_tier = tier
+        return found[0] if found else None
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first; a thread missing locally is hydrated first.
+
+        With ``config=None`` only the local file is listed (PostgreSQL threads not yet hydrated
+        here are not included).
+        """
+        tier: b.READ_TIERS = "local"
+        if config is not None and "thread_id" in config.get("configurable", {}):
+            if self._hydrate(str(config["configurable"]["thread_id"])):
+                tier = "postgres"
+        self._last_read_tier = tier
+        yield from self._local_tuples(config, filter=filter, before=before, limit=limit)
+
+    def _local_tuples(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+        latest_only: bool = False,
+    ) -> builtins.list[CheckpointTuple]:
+        sql, params, py_filter = b.prepare_local_select(
+            config, filter=filter, before=before, limit=limit, latest_only=latest_only
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+            if py_filter:
+                rows = [
+                    r
+                    for r in rows
+                    if all(
+                        b.json_contains(json.loads(r[5]).get(k, _MISSING), v)
+                        for k, v in py_filter.items()
+                    )
+                ]
+                if limit is not None:
+                    rows = rows[: int(limit)]
+            if not rows:
+                return []
+            keys = b.keys_json((r[0], r[1], r[2]) for r in rows)
+            blob_rows = conn.execute(b.LOCAL_SELECT_BLOBS_FOR_KEYS, (keys,)).fetchall()
+            write_rows = conn.execute(b.LOCAL_SELECT_WRITES_FOR_KEYS, (keys,)).fetchall()
+        blobs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for t, ns, cid, channel, typ, blob in blob_rows:
+            if typ == "empty":
+                continue
+            blobs.setdefault((t, ns, cid), {})[channel] = self.serde.loads_typed((typ, blob))
+        writes: dict[tuple[str, str, str], builtins.list[Any]] = {}
+        for t, ns, cid, task_id, channel, typ, blob, task_path, idx in write_rows:
+            value = self.serde.loads_typed((typ, blob))
+            writes.setdefault((t, ns, cid), []).append(
+                (task_path, task_id, idx, (task_id, channel, value))
+            )
+        return [
+            b.build_tuple(
+                r,
+                blobs.get((r[0], r[1], r[2]), {}),
+                b.sort_writes(writes.get((r[0], r[1], r[2]), [])),
+            )
+            for r in rows
+        ]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Save a checkpoint locally (and queue it for PostgreSQL if its namespace is selected)."""
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        ns = configurable.get("checkpoint_ns", "")
+        parent_id = configurable.get("checkpoint_id")
+        copy, blob_values = b.split_checkpoint(checkpoint)
+        blob_rows = [
+            (thread_id, ns, k, str(v), *self.serde.dumps_typed(blob_values[k]))
+            for k, v in new_versions.items()
+            if k in blob_values
+        ]
+        row = (
+            thread_id,
+            ns,
+            checkpoint["id"],
+            parent_id,
+            None,
+            b.dump_json(copy),
+            b.metadata_json(config, metadata),
+        )
+        payload = None
+        if self.selector.matches(ns):
+            payload = {
+                "t": thread_id,
+                "ns": ns,
+                "id": checkpoint["id"],
+                "blobs": b.new_versions_payload(new_versions, blob_values),
+            }
+        self._write(thread_id, b.KIND_PUT, payload, blob_rows, row)
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Save a task's pending writes against the checkpoint of `config`."""
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        ns = configurable.get("checkpoint_ns", "")
+        checkpoint_id = configurable["checkpoint_id"]
+        rows = [
+            (
+                thread_id,
+                ns,
+                checkpoint_id,
+                task_id,
+                task_path,
+                b.write_idx(channel, i),
+                channel,
+                *self.serde.dumps_typed(value),
+            )
+            for i, (channel, value) in enumerate(writes)
+        ]
+        payload = None
+        if self.selector.matches(ns):
+            payload = {"t": thread_id, "ns": ns, "id": checkpoint_id, "task": task_id}
+        query = b.LOCAL_UPSERT_WRITE if b.writes_query_is_upsert(writes) else b.LOCAL_INSERT_WRITE
+        self._write(thread_id, b.KIND_WRITES, payload, None, None, writes=(query, rows))
+
+    def _write(
+        self,
+        thread_id: str,
+        kind: str,
+        payload: dict[str, Any] | None,
+        blob_rows: Sequence[tuple[Any, ...]] | None,
+        checkpoint_row: tuple[Any, ...] | None,
+        *,
+        writes: tuple[str, Sequence[tuple[Any, ...]]] | None = None,
+    ) -> None:
+        if payload is not None:
+            self.outbox.wait_for_room()
+        with self.db.transaction() as conn:
+            if blob_rows:
+                conn.executemany(b.LOCAL_INSERT_BLOB, blob_rows)
+            if checkpoint_row is not None:
+                conn.execute(b.LOCAL_UPSERT_CHECKPOINT, checkpoint_row)
+            if writes is not None and writes[1]:
+                conn.executemany(writes[0], writes[1])
+            seq = (
+                self.outbox.append(conn, b.stream_of(thread_id), kind, payload)
+                if payload is not None
+                else None
+            )
+        if seq is not None:
+            self._after_append(seq, thread_id)
+
+    def _after_append(self, seq: int, thread_id: str) -> None:
+        if self.mode == "write_through":
+            ok = self.replicator.flush_now(seq)
+            if not ok and not self._degraded:
+                logger.warning(
+                    "checkpoint_flush_failed",
+                    extra={
+                        "event": "checkpoint_flush_failed",
+                        "thread_ids": [thread_id],
+                        "mode": "write_through",
+                        "detail": "PostgreSQL unreachable; kept in the local outbox",
+                        "error": self.replicator.status()["last_error"],
+                    },
+                )
+            self._degraded = not ok
+        else:
+            self.replicator.wake()
+
+    # -- deletes and copies ------------------------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, blob and write of the thread, on both tiers."""
+        thread_id = str(thread_id)
+        self.outbox.wait_for_room()
+        with self.db.transaction() as conn:
+            for stmt in b.LOCAL_DELETE_THREAD:
+                conn.execute(stmt, (thread_id,))
+            seq = self.outbox.append(
+                conn, b.stream_of(thread_id), b.KIND_DELETE_THREAD, {"t": thread_id}
+            )
+        self._after_append(seq, thread_id)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints whose ``metadata["run_id"]`` is in `run_ids` (and their
+        writes), on both tiers."""
+        if isinstance(run_ids, str):
+            raise TypeError("run_ids must be a sequence of run IDs, not a str")
+        run_ids = [str(r) for r in run_ids]
+        if not run_ids:
+            return
+        self.outbox.wait_for_room()
+        with self.db.transaction() as conn:
+            keys = [
+                (r[0], r[1], r[2])
+                for r in conn.execute(b.LOCAL_SELECT_FOR_RUNS, (json.dumps(run_ids),)).fetchall()
+            ]
+            if keys:
+                keys_param = b.keys_json(keys)
+                conn.execute(b.LOCAL_DELETE_WRITES_BY_KEYS, (keys_param,))
+                conn.execute(b.LOCAL_DELETE_CHECKPOINTS_BY_KEYS, (keys_param,))
+                for thread_id in sorted({k[0] for k in keys}):
+                    conn.execute(b.LOCAL_CLEAR_DANGLING_PARENTS, (thread_id,))
+                    conn.execute(b.LOCAL_DELETE_GARBAGE_BLOBS, (thread_id,))
+            seq = self.outbox.append(
+                conn,
+                b.GLOBAL_STREAM,
+                b.KIND_DELETE_IDS,
+                {"run_ids": run_ids, "keys": [list(k) for k in keys]},
+            )
+        self._after_append(seq, b.GLOBAL_STREAM)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint (all namespaces, metadata, writes, order) to another thread,
+        on both tiers."""
+        source, target = str(source_thread_id), str(target_thread_id)
+        self._hydrate(source)
+        self.outbox.wait_for_room()
+        with self.db.transaction() as conn:
+            conn.execute(b.LOCAL_COPY_THREAD[0], (target, source))
+            conn.execute(b.LOCAL_COPY_THREAD[1], (target, source))
+            conn.execute(b.LOCAL_COPY_THREAD[2], (target, source))
+            seq = self.outbox.append(
+                conn, b.stream_of(target), b.KIND_COPY_THREAD, {"source": source, "target": target}
+            )
+        self._after_append(seq, target)
+
+    def prune(
+        self,
+        thread_ids: Sequence[str],
+        *,
+        strategy: str = "keep_latest",
+        keep_last: int = 1,
+    ) -> None:
+        """Prune threads on both tiers.
+
+        ``"keep_latest"`` keeps the `keep_last` newest checkpoints of each namespace (with their
+        writes and the blobs they reference) and deletes the rest; a subgraph call's namespace
+        goes with the root checkpoint it started from (as `PostgresSaver.prune`).
+        ``"delete"`` removes the threads entirely.
+
+        Raises:
+            TypeError: `thread_ids` is a single string.
+            ValueError: unknown `strategy` or `keep_last` < 1.
+            NotImplementedError: ``"keep_latest"`` on a thread that uses a DeltaChannel.
+        """
+        ids = b.validate_prune_args(thread_ids, strategy, keep_last)
+        if strategy == "delete":
+            for thread_id in ids:
+                self.delete_thread(thread_id)
+            return
+        plans: dict[str, builtins.list[tuple[str, str]]] = {}
+        with self.db.read() as conn:
+            for thread_id in ids:
+                heads = conn.execute(b.LOCAL_SELECT_THREAD_HEADS, (thread_id,)).fetchall()
+                plans[thread_id] = b.plan_prune(
+                    [(r[0], r[1], r[2], bool(r[3])) for r in heads], keep_last=keep_last
+                )
+        for thread_id in ids:
+            self.outbox.wait_for_room()
+            doomed = plans[thread_id]
+            with self.db.transaction() as conn:
+                if doomed:
+                    keys_param = b.keys_json((thread_id, ns, cid) for ns, cid in doomed)
+                    conn.execute(b.LOCAL_DELETE_WRITES_BY_KEYS, (keys_param,))
+                    conn.execute(b.LOCAL_DELETE_CHECKPOINTS_BY_KEYS, (keys_param,))
+                    conn.execute(b.LOCAL_CLEAR_DANGLING_PARENTS, (thread_id,))
+                    conn.execute(b.LOCAL_DELETE_GARBAGE_BLOBS, (thread_id,))
+                seq = self.outbox.append(
+                    conn,
+                    b.stream_of(thread_id),
+                    b.KIND_PRUNE,
+                    {"t": thread_id, "keep_last": keep_last, "keys": [list(k) for k in doomed]},
+                )
+            self._after_append(seq, thread_id)
+
+    def evict_local(self, thread_id: str) -> None:
+        """Drop the local copy of a thread (PostgreSQL keeps it); the next read hydrates it.
+
+        Raises:
+            RuntimeError: the thread has entries not yet in PostgreSQL (evicting would lose
+                them); `flush` first.
+        """
+        thread_id = str(thread_id)
+        with self.db.transaction() as conn:
+            if self.outbox.has_pending(b.stream_of(thread_id)):
+                raise RuntimeError(
+                    f"thread {thread_id!r} has changes not yet in PostgreSQL; call flush() "
+                    "before evict_local()"
+                )
+            for stmt in b.LOCAL_DELETE_THREAD:
+                conn.execute(stmt, (thread_id,))
+
+    # -- hydration ---------------------------------------------------------------------------
+
+    def _hydrate(self, thread_id: str) -> bool:
+        """Copy a thread missing locally from PostgreSQL; True if something was copied."""
+        if not self.hydrate:
+            return False
+        with self.db.read() as conn:
+            if conn.execute(b.LOCAL_THREAD_EXISTS, (thread_id,)).fetchone() is not None:
+                return False
+        # Something pending for the thread means the local file is ahead of PostgreSQL (e.g. a
+        # delete not yet flushed): PostgreSQL's copy must not come back.
+        if self.outbox.has_pending(b.stream_of(thread_id)) or self.outbox.has_pending(
+            b.GLOBAL_STREAM
+        ):
+            return False
+        if self.replicator.looks_unreachable():
+            return False
+        try:
+            with self.replicator.connection() as pg:
+                # A new thread is the common case: one autocommit probe answers it in a single
+                # round trip; only a thread that exists is read in a snapshot transaction.
+                if pg.execute(b.PG_THREAD_EXISTS, (thread_id,)).fetchone() is None:
+                    return False
+                with pg.transaction(), pg.cursor() as cur:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    checkpoints = cur.execute(b.PG_HYDRATE_CHECKPOINTS, (thread_id,)).fetchall()
+                    blobs = cur.execute(b.PG_HYDRATE_BLOBS, (thread_id,)).fetchall()
+                    writes = cur.execute(b.PG_HYDRATE_WRITES, (thread_id,)).fetchall()
+            if not checkpoints:
+                return False
+        except psycopg.errors.UndefinedTable:
+            return False  # setup() never ran on this database: nothing to hydrate
+        except psycopg.Error as exc:
+            self.replicator.note_reachability(False, exc)
+            logger.warning(
+                "thread_hydration_failed",
+                extra={
+                    "event": "thread_hydration_failed",
+                    "thread_id": thread_id,
+                    "error": redact(f"{type(exc).__name__}: {exc}")[:300],
+                },
+            )
+            return False
+        with self.db.transaction() as conn:
+            if conn.execute(b.LOCAL_THREAD_EXISTS, (thread_id,)).fetchone() is not None:
+                return False  # written locally meanwhile: the local file wins
+            conn.executemany(
+                b.LOCAL_INSERT_HYDRATED_CHECKPOINT,
+                [
+                    (
+                        r["thread_id"],
+                        r["checkpoint_ns"],
+                        r["checkpoint_id"],
+                        r["parent_checkpoint_id"],
+                        r["type"],
+                        r["checkpoint"],
+                        r["metadata"],
+                    )
+                    for r in checkpoints
+                ],
+            )
+            conn.executemany(
+                b.LOCAL_INSERT_BLOB,
+                [
+                    (
+                        r["thread_id"],
+                        r["checkpoint_ns"],
+                        r["channel"],
+                        r["version"],
+                        r["type"],
+                        r["blob"],
+                    )
+                    for r in blobs
+                ],
+            )
+            conn.executemany(
+                b.LOCAL_INSERT_HYDRATED_WRITE,
+                [
+                    (
+                        r["thread_id"],
+                        r["checkpoint_ns"],
+                        r["checkpoint_id"],
+                        r["task_id"],
+                        r["task_path"],
+                        r["idx"],
+                        r["channel"],
+                        r["type"],
+                        r["blob"],
+                    )
+                    for r in writes
+                ],
+            )
+        logger.info(
+            "thread_hydrated_from_postgres",
+            extra={
+                "event": "thread_hydrated_from_postgres",
+                "thread_id": thread_id,
+                "checkpoints": len(checkpoints),
+                "blobs": len(blobs),
+                "writes": len(writes),
+            },
+        )
+        return True
+
+    # -- the flush handler (runs in the replicator, inside one PostgreSQL transaction) --------
+
+    def _flush_entries(
+        self, cur: Cursor[DictRow], entries: Sequence[OutboxEntry]
+    ) -> Mapping[str, int]:
+        return flush_checkpoint_entries(self.db, cur, entries)
+
+
+_MISSING = object()
+
+
+def flush_checkpoint_entries(
+    db: LocalDB, cur: Cursor[DictRow], entries: Sequence[OutboxEntry]
+) -> dict[str, int]:
+    """Apply checkpoint outbox entries to PostgreSQL, in order, idempotently.
+
+    Puts and writes read their rows from the local file now (a row deleted locally since is
+    skipped: its delete entry follows). Consecutive puts/writes are sent with one
+    ``executemany`` per table; deletes, prunes and copies are barriers applied in place.
+    Tombstones refuse rows written locally before a delete of their thread or checkpoint.
+    """
+    counts = {"checkpoints": 0, "blobs": 0, "writes": 0, "refused": 0, "deletes": 0}
+    thread_ids = sorted(
+        {str(e.payload["t"]) for e in entries if "t" in e.payload}
+        | {str(e.payload["target"]) for e in entries if "target" in e.payload}
+    )
+    tombstones: dict[tuple[str, str, str], float] = {}
+    if thread_ids:
+        for r in cur.execute(b.PG_SELECT_TOMBSTONES, (thread_ids,)).fetchall():
+            tombstones[(r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"])] = r["deleted_at"]
+
+    def refused(t: str, ns: str, cid: str, created_at: float) -> bool:
+        for key in ((t, "", ""), (t, ns, cid)):
+            deleted_at = tombstones.get(key)
+            if deleted_at is not None and created_at < deleted_at:
+                return True
+        return False
+
+    # Keys of the puts/writes since the last barrier; their rows are read in bulk when sent.
+    ckpt_keys: list[list[str]] = []
+    blob_keys: list[list[str]] = []
+    write_keys: list[list[str]] = []
+
+    def send() -> None:
+        if not (ckpt_keys or write_keys):
+            return
+        with db.read() as conn:
+            ckpts = conn.execute(
+                b.LOCAL_SELECT_CHECKPOINT_ROWS_FOR_KEYS, (b.dump_json(ckpt_keys),)
+            ).fetchall()
+            blobs = conn.execute(
+                b.LOCAL_SELECT_BLOB_ROWS_FOR_KEYS, (b.dump_json(blob_keys),)
+            ).fetchall()
+            writes = conn.execute(
+                b.LOCAL_SELECT_TASK_WRITES_FOR_KEYS, (b.dump_json(write_keys),)
+            ).fetchall()
+        if blobs:
+            cur.executemany(b.PG_UPSERT_BLOB, [tuple(r) for r in blobs])
+        if ckpts:
+            cur.executemany(b.PG_UPSERT_CHECKPOINT, [tuple(r) for r in ckpts])
+        if writes:
+            cur.executemany(b.PG_UPSERT_WRITE, [tuple(r) for r in writes])
+        counts["blobs"] += len(blobs)
+        counts["checkpoints"] += len(ckpts)
+        counts["writes"] += len(writes)
+        ckpt_keys.clear()
+        blob_keys.clear()
+        write_keys.clear()
+
+    def tombstone(t: str, ns: str, cid: str, at: float) -> None:
+        cur.execute(b.PG_UPSERT_TOMBSTONE, (t, ns, cid, at))
+        key = (t, ns, cid)
+        tombstones[key] = max(tombstones.get(key, at), at)
+
+    for entry in entries:
+        p = entry.payload
+        if entry.kind in (b.KIND_PUT, b.KIND_WRITES):
+            t, ns, cid = p["t"], p["ns"], p["id"]
+            if refused(t, ns, cid, entry.created_at):
+                counts["refused"] += 1
+            elif entry.kind == b.KIND_PUT:
+                ckpt_keys.append([t, ns, cid])
+                blob_keys.extend([t, ns, channel, version] for channel, version in p["blobs"])
+            else:
+                write_keys.append([t, ns, cid, p["task"]])
+        else:
+            send()
+            counts["deletes"] += 1
+            _apply_barrier(cur, entry, tombstone)
+    send()
+    return counts
+
+
+def _apply_barrier(cur: Cursor[DictRow], entry: OutboxEntry, tombstone: Any) -> None:
+    p = entry.payload
+    at = entry.created_at
+    if entry.kind == b.KIND_DELETE_THREAD:
+        for stmt in b.PG_DELETE_THREAD:
+            cur.execute(stmt, (p["t"],))
+        tombstone(p["t"], "", "", at)
+    elif entry.kind == b.KIND_DELETE_IDS:
+        keys = {tuple(k) for k in p["keys"]}
+        for r in cur.execute(b.PG_SELECT_FOR_RUNS, (p["run_ids"],)).fetchall():
+            keys.add((r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"]))
+        _delete_keys(cur, cast("set[tuple[str, str, str]]", keys), tombstone, at)
+    elif entry.kind == b.KIND_PRUNE:
+        t = p["t"]
+        heads = cur.execute(b.PG_SELECT_THREAD_HEADS, (t,)).fetchall()
+        # Take the thread's rows in one consistent view: a concurrent writer would only add
+        # newer checkpoints, which the plan keeps anyway.
+        plan = b.plan_prune(
+            [
+                (r["checkpoint_ns"], r["checkpoint_id"], r["parents"], bool(r["uses_delta"]))
+                for r in heads
+            ],
+            keep_last=int(p["keep_last"]),
+        )
+        keys = {(t, ns, cid) for ns, cid in plan} | {(t, ns, cid) for ns, cid in p["keys"]}
+        _delete_keys(cur, keys, tombstone, at)
+    elif entry.kind == b.KIND_COPY_THREAD:
+        for stmt in b.PG_COPY_THREAD:
+            cur.execute(stmt, {"source": p["source"], "target": p["target"]})
+    else:  # pragma: no cover - registration routes only our kinds here
+        raise ValueError(f"unknown checkpoint outbox kind {entry.kind!r}")
+
+
+def _delete_keys(
+    cur: Cursor[DictRow], keys: set[tuple[str, str, str]], tombstone: Any, at: float
+) -> None:
+    by_thread: dict[str, list[tuple[str, str]]] = {}
+    for t, ns, cid in keys:
+        by_thread.setdefault(t, []).append((ns, cid))
+    for t, pairs in sorted(by_thread.items()):
+        for ns, ids in sorted(b.group_by_ns(pairs).items()):
+            cur.execute(b.PG_DELETE_WRITES, (t, ns, ids))
+            cur.execute(b.PG_DELETE_CHECKPOINTS, (t, ns, ids))
+            for cid in ids:
+                tombstone(t, ns, cid, at)
+        cur.execute(b.PG_CLEAR_DANGLING_PARENTS, (t,))
+        cur.execute(b.PG_DELETE_GARBAGE_BLOBS, (t,))
