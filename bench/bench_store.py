@@ -8,9 +8,10 @@ index does not find the exact neighbours by accident), 50 users:
 * search latency p50/p95 for each;
 * recall against latency as ``hnsw.ef_search`` varies (PNG in ``bench/results/``).
 
-Run (about 5 minutes for 20k items on 2 cores)::
+Run (about 5 minutes for 20k items and 20 for 100k on 2 shared cores)::
 
     .venv/bin/python bench/bench_store.py --items 20000
+    .venv/bin/python bench/bench_store.py --items 100000
 
 Uses ``TEST_DATABASE_URL`` if set, else starts an embedded server in a temporary directory.
 """
@@ -192,14 +193,19 @@ def measure(
 ) -> dict[str, tuple[float, float, float, int]]:
     """Per store: (mean recall@k, p50 ms, p95 ms, number of short answers).
 
-    The stores answer each query in turn (alternating who goes first), so load from other
-    processes on the machine affects both alike; with `repeats` > 1 each query's latency is
-    the fastest of that many runs (less noise from a shared machine).
+    After an untimed warm-up pass, the stores answer each query in turn (alternating who goes
+    first), so load from other processes on the machine affects both alike; with `repeats` > 1
+    each query's latency is the fastest of that many runs (less noise from a shared machine).
     """
     recalls: dict[str, list[float]] = {name: [] for name in stores}
     latencies: dict[str, list[float]] = {name: [] for name in stores}
     short = dict.fromkeys(stores, 0)
     order = list(stores)
+    # Warm-up: one untimed pass, so both stores are measured with their pages cached.
+    for q in range(len(queries)):
+        prefix, flt = scope(q)
+        for store in stores.values():
+            store.search(prefix, query=f"q{q}", filter=flt, limit=k)
     for q in range(len(queries)):
         prefix, flt = scope(q)
         cand = candidates(q)

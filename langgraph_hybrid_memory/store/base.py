@@ -85,10 +85,12 @@ RRF_K = 60
 # ef_search used for searches through the HNSW index, unless configured. On the benchmark's
 # clustered 384-dim data (m=16, ef_construction=64; bench/bench_store.py), at 20k vectors
 # pgvector's default 40 gives recall@10 0.82, 200 gives 0.991 and 300 gives 0.999 for 1.7x the
-# latency of 40; at 100k, 300 gives 0.973, 600 0.993 and 1000 0.998. Recall at a fixed ef falls
-# as the graph grows, so the default scales with sqrt(vectors / 20k), up to pgvector's 1000.
+# latency of 40; at 100k, 300 gives 0.973, 500 0.99 and 1000 0.998. Recall at a fixed ef falls
+# as the graph grows, so the default grows as (vectors / 20k) ** 0.35 (300 -> 526 at 100k), up
+# to pgvector's 1000.
 DEFAULT_EF_SEARCH = 300
 EF_SCALE_ROWS = 20000
+EF_SCALE_EXPONENT = 0.35
 MAX_EF_SEARCH = 1000
 # How long a search trusts its cached estimate of the vectors table's size.
 ROWS_ESTIMATE_SECONDS = 60.0
@@ -115,7 +117,7 @@ class HNSWIndexConfig(TypedDict, total=False):
     """Candidate list size while building (pgvector default 64)."""
     ef_search: int
     """Candidate list size while searching (raised to the number of rows a search needs).
-    Default: 300 up to 20k vectors, then scaled by ``sqrt(vectors / 20000)`` up to 1000, and
+    Default: 300 up to 20k vectors, then scaled by ``(vectors / 20000) ** 0.35`` up to 1000, and
     doubled for filtered searches (recall@10 >= 0.98 on the benchmark's hard data at 20k and
     100k; pgvector's own default is 40). A configured value is used as is."""
 
@@ -1579,11 +1581,11 @@ def auto_ef_search(rows: float, *, filtered: bool, fetch: int) -> int:
         >>> auto_ef_search(5000, filtered=False, fetch=10)
         300
         >>> auto_ef_search(100_000, filtered=False, fetch=10)
-        670
+        526
         >>> auto_ef_search(100_000, filtered=True, fetch=10)
         1000
     """
-    ef = DEFAULT_EF_SEARCH * max(1.0, math.sqrt(rows / EF_SCALE_ROWS))
+    ef = DEFAULT_EF_SEARCH * max(1.0, rows / EF_SCALE_ROWS) ** EF_SCALE_EXPONENT
     # A filtered scan needs a wider beam for the same recall: at 20k vectors and ef 300 a 10%
     # metadata filter gave recall@10 0.971 on the benchmark data, at 600 0.994.
     if filtered:
