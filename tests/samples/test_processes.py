@@ -158,8 +158,29 @@ def test_make_demo_story_runs_end_to_end(tmp_path: Path) -> None:
     for fact in ("home city: Lisbon", "favourite cuisine: Portuguese", "daily budget: 40 euros"):
         assert fact in session2
     assert "look up Lisbon" in session2 and "Tagus" in session2
-    assert "PostgreSQL public.checkpoints" in report and "executor subgraph" in report
-    assert "PostgreSQL public.store" in report and "3 items" in report
+    # Hybrid (the default): every checkpoint local; the root graph's flushed to PostgreSQL, the
+    # executor subgraph's (not selected) only local; memories in PostgreSQL and the local cache.
+    assert "PostgreSQL public.checkpoints" in report
+    assert "local SQLite memory.sqlite:lghm_checkpoints" in report
+    assert "PostgreSQL memory.items" in report and "3 items" in report
+    # Check the same in the databases themselves.
+    import sqlite3
+
+    import psycopg
+
+    from langgraph_hybrid_memory import EmbeddedPostgres
+
+    local = sqlite3.connect(data / "memory.sqlite")
+    local_sub = local.execute(
+        "SELECT count(*) FROM lghm_checkpoints WHERE checkpoint_ns LIKE 'execute:%'"
+    ).fetchone()[0]
+    local.close()
+    with EmbeddedPostgres(data / "pg") as pg, psycopg.connect(pg.url) as conn:
+        root, sub = conn.execute(
+            "SELECT count(*) FILTER (WHERE checkpoint_ns = ''), "
+            "count(*) FILTER (WHERE checkpoint_ns <> '') FROM checkpoints"
+        ).fetchone()  # type: ignore[misc]
+    assert local_sub > 0 and root > 0 and sub == 0
     assert "memories of ada 3" in report
     # The demo's embedded server was stopped when the demo ended.
     assert (data / "pg").is_dir() and not (data / "pg" / "postmaster.pid").exists()
