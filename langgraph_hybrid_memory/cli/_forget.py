@@ -225,7 +225,8 @@ def _pg_others(conn: Connection[DictRow], cli: CliContext, plan: _Plan, present:
             for r in conn.execute(_pg_sql(PG_OTHER_HASHES, s), (sorted(plan.user_hashes), *ids))
         }
     else:
-        with conn.cursor(name="lghm_forget_scan") as cur:
+        # A server-side cursor (in a read transaction) streams the values instead of loading all.
+        with conn.transaction(), conn.cursor(name="lghm_forget_scan") as cur:
             cur.execute(_pg_sql(PG_OTHER_VALUES, s), ids)
             plan.other_hashes |= _value_hashes(r["value"] for r in cur) & plan.user_hashes
 
