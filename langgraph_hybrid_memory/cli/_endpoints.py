@@ -5,7 +5,14 @@ An endpoint is written as ``KIND:LOCATION``:
 * ``sqlite:PATH``: langgraph's ``SqliteSaver`` + ``SqliteStore`` on one SQLite file;
 * ``postgres:URL`` or a bare ``postgresql://...`` URL: langgraph's ``PostgresSaver`` +
   ``PostgresStore``;
-* ``jsonl:PATH`` or a path ending in ``.jsonl``: a JSON Lines export file.
+* ``jsonl:PATH`` or a path ending in ``.jsonl``: a JSON Lines export file;
+* ``lghm:`` (or ``lghm:URL``): this package's PostgreSQL tier: `PgVectorStore` (schema ``memory``,
+  embedding with the configured model, so items copied in are re-embedded with it) and the
+  checkpoint tables in `PostgresSaver`'s format (with ``lghm_checkpoint_tombstones``); without a
+  URL, the configured ``DATABASE_URL`` (or the embedded server);
+* ``local:PATH``: this package's local tier: `LocalStore` and `HybridSaver` on the SQLite file
+  (checkpoints of the selected namespaces are then flushed to the configured PostgreSQL, as in
+  production).
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from langgraph_hybrid_memory._config import redact_conninfo
+from langgraph_hybrid_memory.cli._context import CliContext
 from langgraph_hybrid_memory.errors import ConfigError
 
 __all__ = ["Backends", "Endpoint", "open_backends", "parse_endpoint"]
 
-EndpointKind = Literal["sqlite", "postgres", "jsonl"]
-_KINDS = ("sqlite", "postgres", "jsonl")
+EndpointKind = Literal["sqlite", "postgres", "jsonl", "lghm", "local"]
+_KINDS = ("sqlite", "postgres", "jsonl", "lghm", "local")
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,11 @@ class Endpoint:
 
     def describe(self) -> str:
         """Human-readable, with any password hidden."""
-        where = redact_conninfo(self.location) if self.kind == "postgres" else self.location
+        if self.kind == "lghm" and not self.location:
+            return "lghm:(configured)"
+        where = (
+            redact_conninfo(self.location) if self.kind in ("postgres", "lghm") else self.location
+        )
         return f"{self.kind}:{where}"
 
 
@@ -56,8 +68,12 @@ def parse_endpoint(spec: str, *, option: str = "endpoint") -> Endpoint:
         'postgres'
         >>> parse_endpoint("export.jsonl")
         Endpoint(kind='jsonl', location='export.jsonl')
+        >>> parse_endpoint("lghm:")
+        Endpoint(kind='lghm', location='')
     """
     spec = spec.strip()
+    if spec in ("lghm", "lghm:"):
+        return Endpoint("lghm", "")
     if spec.startswith(("postgresql://", "postgres://")):
         return Endpoint("postgres", spec)
     kind, sep, location = spec.partition(":")
@@ -67,18 +83,27 @@ def parse_endpoint(spec: str, *, option: str = "endpoint") -> Endpoint:
         return Endpoint("jsonl", spec)
     raise ConfigError(
         f"{option} {spec!r} is not understood; use sqlite:PATH, postgres:URL (or a "
-        "postgresql:// URL) or jsonl:PATH"
+        "postgresql:// URL), jsonl:PATH, lghm: (this package's PostgreSQL) or local:PATH"
     )
 
 
 @contextmanager
-def open_backends(endpoint: Endpoint, *, create: bool) -> Iterator[Backends]:
+def open_backends(
+    endpoint: Endpoint, *, create: bool, cli: CliContext | None = None
+) -> Iterator[Backends]:
     """Open the checkpointer and store behind a database endpoint.
 
     With ``create=False`` (a source) nothing is created: a missing SQLite file is an error.
     With ``create=True`` (a target) tables are set up.
     """
-    if endpoint.kind == "sqlite":
+    cli = cli if cli is not None else CliContext()
+    if endpoint.kind == "lghm":
+        with _open_lghm(endpoint.location or cli.pg_url(), cli, create=create) as backends:
+            yield backends
+    elif endpoint.kind == "local":
+        with _open_local(Path(endpoint.location).expanduser(), cli, create=create) as backends:
+            yield backends
+    elif endpoint.kind == "sqlite":
         path = Path(endpoint.location).expanduser()
         if not create and not path.exists():
             raise ConfigError(f"source SQLite file {str(path)!r} does not exist")
@@ -109,3 +134,58 @@ def open_backends(endpoint: Endpoint, *, create: bool) -> Iterator[Backends]:
             yield Backends(saver=pg_saver, store=pg_store)
     else:
         raise ConfigError(f"{endpoint.describe()} is a file, not a database")
+
+
+@contextmanager
+def _open_lghm(url: str, cli: CliContext, *, create: bool) -> Iterator[Backends]:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    from langgraph_hybrid_memory._migrations import run_migrations
+    from langgraph_hybrid_memory._pg import get_connection
+    from langgraph_hybrid_memory.checkpoint import base as cp
+    from langgraph_hybrid_memory.store import PgVectorStore
+
+    if create:
+        with get_connection(url) as conn:
+            # PostgresSaver's own numbered list plus the tombstones, under our advisory lock;
+            # PostgresSaver.setup() afterwards finds nothing to do.
+            run_migrations(conn, cp.POSTGRES_MIGRATIONS, schema="public", table=cp.POSTGRES_MIGRATIONS_TABLE)
+            run_migrations(conn, cp.HYBRID_MIGRATIONS, schema="public", table=cp.HYBRID_MIGRATIONS_TABLE)
+    # A source is only listed, never searched: no model is loaded for it.
+    index: Any = cli.store_index() if create else None
+    with (
+        PostgresSaver.from_conn_string(url) as saver,
+        PgVectorStore.from_conn_string(url, index=index, schema=cli.schema) as store,
+    ):
+        if create:
+            store.setup()
+        yield Backends(saver=saver, store=store)
+
+
+@contextmanager
+def _open_local(path: Path, cli: CliContext, *, create: bool) -> Iterator[Backends]:
+    from langgraph_hybrid_memory._sqlite import LocalDB
+    from langgraph_hybrid_memory.checkpoint import HybridSaver
+    from langgraph_hybrid_memory.localstore import LocalStore
+
+    if not create and not path.exists():
+        raise ConfigError(f"source SQLite file {str(path)!r} does not exist")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = LocalDB.open(path)
+    try:
+        model = cli.model() if create else None
+        index: Any = (
+            {"fields": ["$"], "search_mode": "keyword"} if model is None else {"embed": model}
+        )
+        store = LocalStore(db, index=index)
+        store.setup()
+        saver = HybridSaver(db, cli.pg_url(), hydrate=False)
+        try:
+            if create:
+                saver.setup()
+            yield Backends(saver=saver, store=store)
+        finally:
+            saver.close()
+            store.close()
+    finally:
+        db.close()
