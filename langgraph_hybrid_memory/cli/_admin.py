@@ -185,9 +185,7 @@ def _check(cli: CliContext) -> dict[str, Any]:
     return report
 
 
-def _pg_health(
-    conn: Connection[DictRow], cli: CliContext, problems: list[str]
-) -> dict[str, Any]:
+def _pg_health(conn: Connection[DictRow], cli: CliContext, problems: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     row = conn.execute(SERVER_VERSION).fetchone()
     out["server_version"] = row["server_version"] if row else None
@@ -197,9 +195,9 @@ def _pg_health(
         problems.append("pgvector is not installed in this database: run `lghm setup`")
     migrations = pg_status(conn, cli)
     out["migrations"] = migrations
-    for m in migrations:
-        if m["pending"]:
-            problems.append(f"{m['part']}: migrations {m['pending']} pending: run `lghm setup`")
+    for st in migrations:
+        if st["pending"]:
+            problems.append(f"{st['part']}: migrations {st['pending']} pending: run `lghm setup`")
     schemas = sorted({p.schema for p in pg_parts(cli)})
     found = {(r["schema"], r["name"]): bool(r["valid"]) for r in conn.execute(INDEXES, (schemas,))}
     indexes = []
@@ -210,8 +208,8 @@ def _pg_health(
             valid = found.get((part.schema, m.index))
             state = "missing" if valid is None else ("valid" if valid else "INVALID")
             indexes.append({"schema": part.schema, "index": m.index, "state": state})
-            if valid is False:
-                problems.append(f"index {part.schema}.{m.index} is invalid: run `lghm setup`")
+            if not valid:
+                problems.append(f"index {part.schema}.{m.index} is {state}: run `lghm setup`")
     out["indexes"] = indexes
     return out
 
@@ -327,9 +325,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for tier, s in out.items():
         for title, key in (("users", "users"), ("categories", "categories")):
             print_table(f"{tier}: items per {title[:-1]}", [title[:-1], "items"], _pairs(s[key]))
-        print_table(
-            f"{tier}: items per namespace", ["namespace", "items"], _pairs(s["namespaces"])
-        )
+        print_table(f"{tier}: items per namespace", ["namespace", "items"], _pairs(s["namespaces"]))
         print_table(
             f"{tier}: checkpoints",
             ["checkpoints", "threads"],
@@ -378,8 +374,11 @@ def _pg_stats(conn: Connection[DictRow], schema: str) -> dict[str, Any]:
     out["checkpoints"] = int(cp["n"]) if cp else 0
     out["threads"] = int(cp["t"]) if cp else 0
     out["tables"] = [
-        {"table": f"{r['schema']}.{r['name']}", "rows": max(int(r["rows_estimate"]), 0),
-         "bytes": int(r["bytes"])}
+        {
+            "table": f"{r['schema']}.{r['name']}",
+            "rows": max(int(r["rows_estimate"]), 0),
+            "bytes": int(r["bytes"]),
+        }
         for r in conn.execute(PG_TABLE_SIZES, (schema, PG_CHECKPOINT_TABLES))
     ]
     return out
@@ -391,7 +390,9 @@ def _local_stats(cli: CliContext) -> dict[str, Any]:
             return {**_tally([]), "items": 0, "checkpoints": 0, "threads": 0, "tables": []}
         namespaces: list[tuple[tuple[str, ...], int]] = []
         if table_exists(conn, "lghm_store"):
-            namespaces = [(tuple(ns.split(".")), int(n)) for ns, n in conn.execute(LOCAL_NAMESPACES)]
+            namespaces = [
+                (tuple(ns.split(".")), int(n)) for ns, n in conn.execute(LOCAL_NAMESPACES)
+            ]
         out: dict[str, Any] = _tally(namespaces)
         out["items"] = sum(n for _, n in namespaces)
         out["checkpoints"] = out["threads"] = 0
@@ -402,7 +403,7 @@ def _local_stats(cli: CliContext) -> dict[str, Any]:
         for (name,) in conn.execute(LOCAL_TABLES).fetchall():
             # Names come from sqlite_master; quoting keeps odd names harmless.
             quoted = '"' + name.replace('"', '""') + '"'
-            rows = conn.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]  # noqa: S608
+            rows = conn.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
             tables.append({"table": name, "rows": int(rows)})
         out["tables"] = sorted(tables, key=lambda t: t["table"])
         out["file_bytes"] = cli.sqlite_path.stat().st_size
@@ -451,7 +452,7 @@ def search(
             hits = store.search(("users", user), query=query, limit=limit)
     except (psycopg.Error, ConfigError) as exc:
         raise fail(_safe(exc, cli)) from None
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "namespace": list(h.namespace),
             "key": h.key,
@@ -468,8 +469,12 @@ def search(
         f"recall for {user!r}: {query!r}",
         ["score", "namespace", "key", "value"],
         [
-            [None if r["score"] is None else round(r["score"], 4), ".".join(r["namespace"]),
-             r["key"], _short(r["value"])]
+            [
+                None if r["score"] is None else round(r["score"], 4),
+                ".".join(r["namespace"]),
+                r["key"],
+                _short(r["value"]),
+            ]
             for r in rows
         ],
     )
@@ -478,7 +483,11 @@ def search(
 def _short(value: Any, width: int = 60) -> str:
     import json
 
-    text = value.get("text") if isinstance(value, dict) and isinstance(value.get("text"), str) else None
+    text = (
+        value.get("text")
+        if isinstance(value, dict) and isinstance(value.get("text"), str)
+        else None
+    )
     text = text if text is not None else json.dumps(value, sort_keys=True)
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -502,8 +511,10 @@ def recent(
     print_table(
         "recent memories" + (f" of {user!r}" if user else ""),
         ["updated", "namespace", "key", "value"],
-        [[r["updated_at"][:19], ".".join(r["namespace"]), r["key"], _short(r["value"])]
-         for r in rows],
+        [
+            [r["updated_at"][:19], ".".join(r["namespace"]), r["key"], _short(r["value"])]
+            for r in rows
+        ],
     )
 
 
@@ -526,7 +537,8 @@ def _recent_rows(cli: CliContext, user: str | None, limit: int) -> list[dict[str
     with cli.local_read() as lconn:
         if lconn is None or not table_exists(lconn, "lghm_store"):
             return []
-        where, lparams = "", [time.time()]
+        where = ""
+        lparams: list[Any] = [time.time()]
         if user is not None:
             base = f"users.{user}"
             where, lparams = LOCAL_USER_RANGE, [*lparams, base, base + ".", base + "/"]

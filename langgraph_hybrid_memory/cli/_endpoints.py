@@ -149,8 +149,12 @@ def _open_lghm(url: str, cli: CliContext, *, create: bool) -> Iterator[Backends]
         with get_connection(url) as conn:
             # PostgresSaver's own numbered list plus the tombstones, under our advisory lock;
             # PostgresSaver.setup() afterwards finds nothing to do.
-            run_migrations(conn, cp.POSTGRES_MIGRATIONS, schema="public", table=cp.POSTGRES_MIGRATIONS_TABLE)
-            run_migrations(conn, cp.HYBRID_MIGRATIONS, schema="public", table=cp.HYBRID_MIGRATIONS_TABLE)
+            run_migrations(
+                conn, cp.POSTGRES_MIGRATIONS, schema="public", table=cp.POSTGRES_MIGRATIONS_TABLE
+            )
+            run_migrations(
+                conn, cp.HYBRID_MIGRATIONS, schema="public", table=cp.HYBRID_MIGRATIONS_TABLE
+            )
     # A source is only listed, never searched: no model is loaded for it.
     index: Any = cli.store_index() if create else None
     with (

@@ -123,6 +123,10 @@ LOCAL_DELETE_FTS = (
 LOCAL_DELETE_ITEMS = "DELETE FROM lghm_store WHERE " + _LOCAL_NS
 LOCAL_THREAD_TABLES = ("lghm_checkpoints", "lghm_checkpoint_blobs", "lghm_checkpoint_writes")
 SQLITE_SAVER_TABLES = ("checkpoints", "writes")
+LOCAL_COUNT_THREAD_ROWS = (
+    "SELECT count(*) FROM {table} WHERE thread_id IN (SELECT value FROM json_each(?))"
+)
+LOCAL_DELETE_THREAD_ROWS = "DELETE FROM {table} WHERE thread_id IN (SELECT value FROM json_each(?))"
 LOCAL_OUTBOX_ROWS = "SELECT seq, stream, kind, payload FROM {table}"
 LOCAL_DELETE_OUTBOX = "DELETE FROM {table} WHERE seq IN (SELECT value FROM json_each(?))"
 LOCAL_COUNT_CACHE = (
@@ -215,7 +219,9 @@ def _pg_scan(conn: Connection[DictRow], cli: CliContext, plan: _Plan) -> dict[st
     return present
 
 
-def _pg_others(conn: Connection[DictRow], cli: CliContext, plan: _Plan, present: dict[str, bool]) -> None:
+def _pg_others(
+    conn: Connection[DictRow], cli: CliContext, plan: _Plan, present: dict[str, bool]
+) -> None:
     if not plan.user_hashes or not present["vectors"]:
         return
     s, ids = cli.schema, (USERS, plan.user)
@@ -329,10 +335,7 @@ def _local_apply(conn: sqlite3.Connection, plan: _Plan, dry: bool) -> None:
     for label, (table, param) in counts.items():
         rep[label] = int(
             conn.execute(
-                _thread_sql(
-                    "SELECT count(*) FROM {table} WHERE thread_id IN (SELECT value FROM json_each(?))",
-                    table,
-                ),
+                _thread_sql(LOCAL_COUNT_THREAD_ROWS, table),
                 (param,),
             ).fetchone()[0]
         )
@@ -355,9 +358,7 @@ def _local_apply(conn: sqlite3.Connection, plan: _Plan, dry: bool) -> None:
         return
     for table, param in counts.values():
         conn.execute(
-            _thread_sql(
-                "DELETE FROM {table} WHERE thread_id IN (SELECT value FROM json_each(?))", table
-            ),
+            _thread_sql(LOCAL_DELETE_THREAD_ROWS, table),
             (param,),
         )
     for table, seqs in plan.outbox_seqs.items():
@@ -624,7 +625,7 @@ def _prune_local(
                 return {"checkpoints": 0, "threads": 0}
             rows = [tuple(r) for r in conn.execute(LOCAL_CHECKPOINT_HEADS)]
         doomed = plan_checkpoint_prune(
-            rows,  # type: ignore[arg-type]
+            rows,
             keep_last=keep_last,
             cutoff=cutoff,
             threads=threads,
@@ -674,7 +675,7 @@ def sweep(
                     else:
                         from langgraph_hybrid_memory.store import PgVectorStore
 
-                        n = PgVectorStore(conn, schema=cli.schema).sweep_ttl(batch_size)  # type: ignore[arg-type]
+                        n = PgVectorStore(conn, schema=cli.schema).sweep_ttl(batch_size)
                     report["postgres"] = {"expired_items": n}
         if cli.uses_local_file and cli.sqlite_path.exists():
             report["local"] = {"expired_items": _sweep_local(cli, batch_size, dry_run)}

@@ -227,9 +227,7 @@ def test_forget_erases_one_user_everywhere_and_nobody_else(
         }
     with psycopg.connect(pg_url) as conn:
         per_user = dict(
-            conn.execute(
-                "SELECT namespace[2], count(*) FROM memory.items GROUP BY 1"
-            ).fetchall()
+            conn.execute("SELECT namespace[2], count(*) FROM memory.items GROUP BY 1").fetchall()
         )
     assert per_user == {u: 2 for u in USERS if u != TARGET}
 
@@ -307,7 +305,9 @@ def test_prune_keeps_last_on_both_tiers_dry_run_by_default(pg_url: str, tmp_path
     assert json.loads(old.stdout)["postgres"]["checkpoints"] == 0
     # Older than 0 seconds with --keep-last 1: every thread keeps its newest only.
     zero = runner.invoke(
-        app, ["prune", "--older-than", "0s", "--keep-last", "1", "--json"], env=env,
+        app,
+        ["prune", "--older-than", "0s", "--keep-last", "1", "--json"],
+        env=env,
         obj=CliContext(),
     )
     assert json.loads(zero.stdout)["postgres"]["checkpoints"] == 0

@@ -73,9 +73,7 @@ def test_langgraph_sqlite_file_moves_into_lghm_postgres(pg_url: str, tmp_path: P
     assert report["threads"] == 2 and report["items"] == 3 and report["verified"] is True
 
     # Memories: PgVectorStore search through the package, embedded by the target's model.
-    with PgVectorStore.from_conn_string(
-        pg_url, index={"dims": 16, "embed": target_model}
-    ) as store:
+    with PgVectorStore.from_conn_string(pg_url, index={"dims": 16, "embed": target_model}) as store:
         hits = store.search(("users", "ann"), query="green tea", limit=2)
         assert hits[0].key == "tea" and hits[0].value == {"text": "ann likes green tea"}
         assert {h.namespace[:2] for h in hits} == {("users", "ann")}
@@ -106,8 +104,9 @@ def test_langgraph_sqlite_file_moves_into_lghm_postgres(pg_url: str, tmp_path: P
             got, want = hybrid.get_tuple(cfg), source.get_tuple(cfg)
             assert got is not None and want is not None
             assert got.checkpoint["channel_values"] == want.checkpoint["channel_values"]
-            assert got.config["configurable"]["checkpoint_id"] == (
-                want.config["configurable"]["checkpoint_id"]
+            assert (
+                got.config["configurable"]["checkpoint_id"]
+                == (want.config["configurable"]["checkpoint_id"])
             )
             assert _snapshot(hybrid, thread) == _snapshot(source, thread)
     src_conn.close()
@@ -135,19 +134,37 @@ def test_lghm_to_local_tier_and_dry_run(pg_url: str, tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     dry = runner.invoke(
         app,
-        ["migrate", "--from", "lghm:", "--to", f"local:{tmp_path / 'l.sqlite'}", "--dry-run",
-         "--json"],
+        [
+            "migrate",
+            "--from",
+            "lghm:",
+            "--to",
+            f"local:{tmp_path / 'l.sqlite'}",
+            "--dry-run",
+            "--json",
+        ],
         env=env,
         obj=CliContext(embeddings=model),
     )
     assert dry.exit_code == 0, dry.output
-    assert json.loads(dry.stdout) == {"threads": 2, "checkpoints": json.loads(dry.stdout)[
-        "checkpoints"], "items": 3}
+    assert json.loads(dry.stdout) == {
+        "threads": 2,
+        "checkpoints": json.loads(dry.stdout)["checkpoints"],
+        "items": 3,
+    }
     assert not (tmp_path / "l.sqlite").exists()
     moved = runner.invoke(
         app,
-        ["migrate", "--from", "lghm:", "--to", f"local:{tmp_path / 'l.sqlite'}", "--what",
-         "items", "--json"],
+        [
+            "migrate",
+            "--from",
+            "lghm:",
+            "--to",
+            f"local:{tmp_path / 'l.sqlite'}",
+            "--what",
+            "items",
+            "--json",
+        ],
         env=env,
         obj=CliContext(embeddings=model),
     )
@@ -174,7 +191,8 @@ def test_migrate_re_embeds_with_the_target_model(pg_url: str, tmp_path: Path) ->
     assert moved.exit_code == 0, moved.output
     conn = sqlite3.connect(target)
     rows = conn.execute(
-        "SELECT s.value, v.embedding FROM lghm_store_vectors v JOIN lghm_store s ON s.id = v.item_id"
+        "SELECT s.value, v.embedding FROM lghm_store_vectors AS v "
+        "JOIN lghm_store AS s ON s.id = v.item_id"
     ).fetchall()
     conn.close()
     assert len(rows) == 3
