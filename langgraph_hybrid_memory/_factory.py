@@ -5,7 +5,7 @@ MEMORY_TYPE    checkpointer                           store
 =============  =====================================  ============================================
 ``memory``     ``InMemorySaver``                      ``InMemoryStore`` (vector index if a model)
 ``sqlite``     ``SqliteSaver`` / ``AsyncSqliteSaver``  `LocalStore` on the same file
-``postgres``   (after the PgVectorStore merge)        (after the PgVectorStore merge)
+``postgres``   ``PostgresSaver`` / ``AsyncPostgresSaver``  `PgVectorStore` / `AsyncPgVectorStore`
 ``hybrid``     (after the HybridSaver merge)          (after the HybridStore merge)
 =============  =====================================  ============================================
 
@@ -14,6 +14,14 @@ own connection to that file: its cursor commits whatever transaction is open on 
 so sharing the `LocalDB` connection would let it commit half of a `LocalStore` batch. Two
 connections to one WAL file are safe; each waits up to 5 s (``busy_timeout``) for the other's
 write lock. Embeddings are cached in the same file (`SQLiteEmbeddingCache`).
+
+``postgres`` puts everything in PostgreSQL: ``DATABASE_URL`` (or the ``POSTGRES_*`` parts), else the
+embedded server under ``MEMORY_DATA_DIR`` (with a warning that says how to use a real one). The
+checkpoint tables are langgraph's ``PostgresSaver`` tables, created by its own numbered
+migrations run under our advisory lock (so pods starting together do not race); the hybrid
+checkpointer flushes into the very same tables. An unreachable database is an error at once
+(`PostgresUnavailableError`): nothing falls back to another backend. Embeddings are cached in
+PostgreSQL (`PostgresEmbeddingCache`).
 """
 
 from __future__ import annotations
@@ -31,17 +39,31 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from langgraph_hybrid_memory._config import MemoryConfig
-from langgraph_hybrid_memory._embedding_cache import SQLiteEmbeddingCache
+from langgraph_hybrid_memory._config import MemoryConfig, redact_conninfo
+from langgraph_hybrid_memory._embedded import EmbeddedPostgres
+from langgraph_hybrid_memory._embedding_cache import (
+    AsyncPostgresEmbeddingCache,
+    EmbeddingCache,
+    PostgresEmbeddingCache,
+    SQLiteEmbeddingCache,
+)
 from langgraph_hybrid_memory._embeddings import (
     CachedEmbeddings,
     EmbedSpec,
     embedding_dims,
     resolve_embeddings,
 )
+from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
+from langgraph_hybrid_memory._pg import make_async_pool, make_pool
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.checkpoint.base import (
+    POSTGRES_MIGRATIONS,
+    POSTGRES_MIGRATIONS_TABLE,
+)
+from langgraph_hybrid_memory.errors import ConfigError, PostgresUnavailableError
 from langgraph_hybrid_memory.localstore import LocalIndexConfig, LocalStore
+from langgraph_hybrid_memory.store import PgVectorIndexConfig, PgVectorStore
+from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
 
 __all__ = ["Memory", "aopen_memory", "open_memory"]
 
@@ -100,10 +122,14 @@ def _resolve(config: MemoryConfig, override: EmbedSpec | None) -> Embeddings | N
     return resolve_embeddings(override if override is not None else config.embeddings_spec())
 
 
-def _cached(inner: Embeddings | None, db: LocalDB | None) -> CachedEmbeddings | None:
+def _cached(
+    inner: Embeddings | None, db: LocalDB | None, cache: EmbeddingCache | None = None
+) -> CachedEmbeddings | None:
     if inner is None or isinstance(inner, CachedEmbeddings):
         return inner
-    return CachedEmbeddings(inner, SQLiteEmbeddingCache(db) if db is not None else None)
+    if cache is None and db is not None:
+        cache = SQLiteEmbeddingCache(db)
+    return CachedEmbeddings(inner, cache)
 
 
 def _memory_parts(config: MemoryConfig, embeddings: EmbedSpec | None) -> Memory:
@@ -138,12 +164,123 @@ def _local_status(config: MemoryConfig, store: LocalStore) -> Callable[[], dict[
     return status
 
 
+# How long `open_memory` waits for PostgreSQL before saying it is unreachable.
+CONNECT_TIMEOUT_SECONDS = 10
+# The schema of the checkpoint tables: PostgresSaver uses unqualified names, so `public` is where a
+# plain PostgresSaver on the same database finds them.
+CHECKPOINT_SCHEMA = "public"
+
+
+def _postgres_url(cfg: MemoryConfig, stack: ExitStack | AsyncExitStack) -> str:
+    """The configured PostgreSQL, or the embedded one (started now, stopped with `stack`)."""
+    if cfg.database_url is not None:
+        return cfg.database_url
+    embedded = EmbeddedPostgres(cfg.embedded_pgdata)
+    url = embedded.start()
+    stack.callback(embedded.stop)
+    logger.warning(
+        "no DATABASE_URL or POSTGRES_HOST set: using the embedded PostgreSQL + pgvector in %s; "
+        "set DATABASE_URL=postgresql://user:password@host:5432/db to use your own server",
+        cfg.embedded_pgdata,
+    )
+    return url
+
+
+def _unreachable(cfg: MemoryConfig, url: str, exc: BaseException) -> PostgresUnavailableError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return PostgresUnavailableError(
+        f"MEMORY_TYPE={cfg.memory_type} needs PostgreSQL, which is unreachable at "
+        f"{redact_conninfo(url)} ({reason}); check DATABASE_URL / POSTGRES_HOST and that the "
+        "server is up. Nothing falls back to another backend."
+    )
+
+
+def _check_reachable(cfg: MemoryConfig, url: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        raise _unreachable(cfg, url, exc) from None
+
+
+def _pg_index(cached: CachedEmbeddings | None) -> PgVectorIndexConfig:
+    if cached is None:
+        # Without a model the store still searches: PostgreSQL full-text over the whole value.
+        return {"fields": ["$"], "search_mode": "keyword"}
+    return {"dims": embedding_dims(cached), "embed": cached}
+
+
+def _pg_status(cfg: MemoryConfig, url: str) -> Callable[[], dict[str, Any]]:
+    where = "embedded" if cfg.uses_embedded_postgres else redact_conninfo(url)
+
+    def status() -> dict[str, Any]:
+        out: dict[str, Any] = {"postgres": where}
+        if cfg.uses_embedded_postgres:
+            out["embedded_pgdata"] = str(cfg.embedded_pgdata)
+        return out
+
+    return status
+
+
+def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack) -> Memory:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    url = _postgres_url(cfg, stack)
+    _check_reachable(cfg, url)
+    pool = make_pool(url, max_size=cfg.pool_size, name="lghm")
+    stack.callback(pool.close)
+    read_pool = None
+    if cfg.read_url is not None:
+        _check_reachable(cfg, cfg.read_url)
+        read_pool = make_pool(cfg.read_url, max_size=cfg.pool_size, name="lghm-read")
+        stack.callback(read_pool.close)
+    with pool.connection() as conn:
+        run_migrations(
+            conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
+        )
+    cache = PostgresEmbeddingCache(pool)
+    cache.setup()
+    cached = _cached(inner, None, cache)
+    store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
+    store.setup()
+    return Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url))
+
+
+async def _aopen_postgres(
+    cfg: MemoryConfig, inner: Embeddings | None, stack: AsyncExitStack
+) -> Memory:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    url = _postgres_url(cfg, stack)
+    _check_reachable(cfg, url)
+    pool = make_async_pool(url, max_size=cfg.pool_size, name="lghm")
+    await pool.open()
+    stack.push_async_callback(pool.close)
+    read_pool = None
+    if cfg.read_url is not None:
+        _check_reachable(cfg, cfg.read_url)
+        read_pool = make_async_pool(cfg.read_url, max_size=cfg.pool_size, name="lghm-read")
+        await read_pool.open()
+        stack.push_async_callback(read_pool.close)
+    async with pool.connection() as conn:
+        await arun_migrations(
+            conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
+        )
+    cache = AsyncPostgresEmbeddingCache(pool)
+    await cache.asetup()
+    cached = _cached(inner, None, cache)
+    store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
+    await store.setup()
+    return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url))
+
+
 def _not_built_yet(config: MemoryConfig) -> NotImplementedError:
     # The one place the postgres/hybrid branches go once PgVectorStore (issue 3) and
     # HybridSaver/HybridStore (issues 4, 5) are on main.
     missing = {
-        "postgres": "PostgresSaver + PgVectorStore wiring (needs PgVectorStore from issue 3)",
-        "hybrid": "HybridSaver + HybridStore wiring (needs issues 3 and 4, then HybridStore)",
+        "hybrid": "HybridSaver + HybridStore wiring (needs HybridStore)",
     }[config.memory_type]
     return NotImplementedError(
         f"MEMORY_TYPE={config.memory_type!r} is not available in this build yet: missing "
@@ -180,6 +317,12 @@ def open_memory(
     if cfg.memory_type == "memory":
         yield _memory_parts(cfg, embeddings)
         return
+    if cfg.memory_type == "postgres":
+        _check_data_dir(cfg)
+        inner = _resolve(cfg, embeddings)
+        with ExitStack() as stack:
+            yield _open_postgres(cfg, inner, stack)
+        return
     if cfg.memory_type != "sqlite":
         raise _not_built_yet(cfg)
     _check_data_dir(cfg)
@@ -213,6 +356,12 @@ async def aopen_memory(
     cfg = MemoryConfig.from_env() if config is None else config
     if cfg.memory_type == "memory":
         yield _memory_parts(cfg, embeddings)
+        return
+    if cfg.memory_type == "postgres":
+        _check_data_dir(cfg)
+        inner = _resolve(cfg, embeddings)
+        async with AsyncExitStack() as stack:
+            yield await _aopen_postgres(cfg, inner, stack)
         return
     if cfg.memory_type != "sqlite":
         raise _not_built_yet(cfg)

@@ -22,7 +22,7 @@ from langgraph_hybrid_memory import (
 )
 from tests.support import FakeEmbeddings
 
-AVAILABLE = ["memory", "sqlite"]
+AVAILABLE = ["memory", "sqlite", "postgres"]
 SECRET = "sk-test-secret-value-1234"
 
 
@@ -63,6 +63,19 @@ def _cfg(memory_type: str, tmp_path: Path, **kw: Any) -> MemoryConfig:
     return MemoryConfig(memory_type=memory_type, data_dir=tmp_path / "data", **kw)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def db_for(request: pytest.FixtureRequest) -> Any:
+    """`db_for(memory_type)`: the settings a type needs beyond the data dir (a fresh database
+    for the PostgreSQL-backed types)."""
+
+    def settings(memory_type: str) -> dict[str, Any]:
+        if memory_type in ("postgres", "hybrid"):
+            return {"database_url": request.getfixturevalue("pg_url")}
+        return {}
+
+    return settings
+
+
 def _thread(thread: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread}}
 
@@ -70,10 +83,10 @@ def _thread(thread: str) -> dict[str, Any]:
 @pytest.mark.parametrize("memory_type", AVAILABLE)
 @pytest.mark.parametrize("embeddings", ["fake", "none"])
 def test_each_type_runs_a_real_graph_sync(
-    tmp_path: Path, memory_type: str, embeddings: str
+    tmp_path: Path, memory_type: str, embeddings: str, db_for: Any
 ) -> None:
     emb = FakeEmbeddings(dims=16) if embeddings == "fake" else None
-    cfg = _cfg(memory_type, tmp_path, embeddings="none")
+    cfg = _cfg(memory_type, tmp_path, embeddings="none", **db_for(memory_type))
     with open_memory(cfg, embeddings=emb) as memory:
         graph = _graph(memory, use_async=False)
         graph.invoke({"messages": ["I like green tea"], "user": "u1"}, _thread("t1"))
@@ -96,9 +109,12 @@ def test_each_type_runs_a_real_graph_sync(
 
 
 @pytest.mark.parametrize("memory_type", AVAILABLE)
-async def test_each_type_runs_a_real_graph_async(tmp_path: Path, memory_type: str) -> None:
+async def test_each_type_runs_a_real_graph_async(
+    tmp_path: Path, memory_type: str, db_for: Any
+) -> None:
     emb = FakeEmbeddings(dims=16)
-    async with aopen_memory(_cfg(memory_type, tmp_path), embeddings=emb) as memory:
+    cfg = _cfg(memory_type, tmp_path, **db_for(memory_type))
+    async with aopen_memory(cfg, embeddings=emb) as memory:
         graph = _graph(memory, use_async=True)
         await graph.ainvoke({"messages": ["I like green tea"], "user": "u1"}, _thread("t1"))
         out = await graph.ainvoke({"messages": ["green tea again"]}, _thread("t1"))
@@ -160,7 +176,7 @@ def test_embedding_cache_saves_repeated_runs(tmp_path: Path) -> None:
     assert first_status["model"] == second_status["model"] == "tests.support.FakeEmbeddings"
 
 
-@pytest.mark.parametrize("memory_type", ["postgres", "hybrid"])
+@pytest.mark.parametrize("memory_type", ["hybrid"])
 def test_not_yet_built_types_fail_clearly(tmp_path: Path, memory_type: str) -> None:
     with pytest.raises(NotImplementedError, match=f"MEMORY_TYPE='{memory_type}'") as err:
         with open_memory(_cfg(memory_type, tmp_path)):
@@ -223,3 +239,67 @@ def test_sqlite_with_the_real_local_model(tmp_path: Path, local_embeddings: Any)
         hits = memory.store.search(("users", "u1"), query="favourite hot beverage", limit=1)
         assert hits[0].key == "tea"
         assert memory.status()["embeddings"]["model"] == "local:all-MiniLM-L6-v2"
+
+
+def test_postgres_type_writes_tables_a_plain_postgres_saver_reads(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    from langgraph_hybrid_memory import PgVectorStore
+
+    cfg = _cfg("postgres", tmp_path, database_url=pg_url, embeddings="none")
+    with open_memory(cfg) as memory:
+        assert isinstance(memory.checkpointer, PostgresSaver)
+        assert isinstance(memory.store, PgVectorStore)
+        _graph(memory, use_async=False).invoke(
+            {"messages": ["I like green tea"], "user": "u1"}, _thread("t1")
+        )
+        status = memory.status()
+        assert status["postgres"].startswith("user=postgres") or "postgres" in status["postgres"]
+    assert not (tmp_path / "data" / "memory.sqlite").exists()  # nothing local in this mode
+    assert not (tmp_path / "data" / "pg").exists()  # a database was configured: no embedded one
+    with PostgresSaver.from_conn_string(pg_url) as plain:
+        tup = plain.get_tuple(_thread("t1"))
+    assert tup is not None and tup.checkpoint["channel_values"]["messages"] == ["I like green tea"]
+    # A second run (another process would do the same) finds the thread and the memories.
+    with open_memory(cfg) as memory:
+        out = _graph(memory, use_async=False).invoke({"messages": ["tea again"]}, _thread("t1"))
+    assert out["messages"] == ["I like green tea", "tea again"]
+    assert out["recalled"] == ["I like green tea", "tea again"]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_postgres_unreachable_fails_fast_without_secrets(
+    tmp_path: Path, use_async: bool
+) -> None:
+    from langgraph_hybrid_memory import PostgresUnavailableError
+
+    url = f"postgresql://app:{SECRET}@127.0.0.1:1/agents"
+    cfg = _cfg("postgres", tmp_path, database_url=url, embeddings="none")
+    with pytest.raises(PostgresUnavailableError) as err:
+        if use_async:
+            async with aopen_memory(cfg):
+                pass
+        else:
+            with open_memory(cfg):
+                pass
+    message = str(err.value)
+    assert "MEMORY_TYPE=postgres" in message and "app:***@127.0.0.1:1" in message
+    assert SECRET not in message
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+@pytest.mark.slow
+def test_postgres_without_a_database_uses_the_embedded_server(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = _cfg("postgres", tmp_path, embeddings="none")
+    with open_memory(cfg) as memory:
+        memory.store.put(("users", "u1"), "k", {"text": "hello"})
+        assert memory.status()["postgres"] == "embedded"
+    assert (tmp_path / "data" / "pg" / "PG_VERSION").is_file()
+    assert "set DATABASE_URL=" in caplog.text
+    with open_memory(cfg) as memory:  # the data is still there on the next start
+        item = memory.store.get(("users", "u1"), "k")
+    assert item is not None and item.value == {"text": "hello"}
