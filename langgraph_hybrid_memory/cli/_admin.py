@@ -79,6 +79,7 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND (n.nspname = %s OR (n.nspname = 'public' AND c.relname = ANY(%s)))
 ORDER BY 1, 2
 """
+EXACT_COUNT_BELOW = 100_000
 PG_CHECKPOINT_TABLES = [
     "checkpoints",
     "checkpoint_blobs",
@@ -323,13 +324,14 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json(out)
         return
     for tier, s in out.items():
-        for title, key in (("users", "users"), ("categories", "categories")):
-            print_table(f"{tier}: items per {title[:-1]}", [title[:-1], "items"], _pairs(s[key]))
-        print_table(f"{tier}: items per namespace", ["namespace", "items"], _pairs(s["namespaces"]))
+        for label, key in (
+            ("user", "users"),
+            ("category", "categories"),
+            ("namespace", "namespaces"),
+        ):
+            print_table(f"{tier}: items per {label}", [label, "items"], _pairs(s[key]))
         print_table(
-            f"{tier}: checkpoints",
-            ["checkpoints", "threads"],
-            [[s["checkpoints"], s["threads"]]],
+            f"{tier}: checkpoints", ["checkpoints", "threads"], [[s["checkpoints"], s["threads"]]]
         )
         if s.get("tables"):
             print_table(
@@ -373,14 +375,20 @@ def _pg_stats(conn: Connection[DictRow], schema: str) -> dict[str, Any]:
     cp = conn.execute(PG_CHECKPOINTS).fetchone() if present["cps"] else None
     out["checkpoints"] = int(cp["n"]) if cp else 0
     out["threads"] = int(cp["t"]) if cp else 0
-    out["tables"] = [
-        {
-            "table": f"{r['schema']}.{r['name']}",
-            "rows": max(int(r["rows_estimate"]), 0),
-            "bytes": int(r["bytes"]),
-        }
-        for r in conn.execute(PG_TABLE_SIZES, (schema, PG_CHECKPOINT_TABLES))
-    ]
+    out["tables"] = []
+    for r in conn.execute(PG_TABLE_SIZES, (schema, PG_CHECKPOINT_TABLES)).fetchall():
+        rows = int(r["rows_estimate"])
+        if rows < EXACT_COUNT_BELOW:
+            # Small or never analyzed (the estimate is then 0 or -1): count exactly; big tables
+            # keep the planner's estimate so `stats` stays cheap.
+            count = sql.SQL("SELECT count(*) AS n FROM {}").format(
+                sql.Identifier(r["schema"], r["name"])
+            )
+            found = conn.execute(count).fetchone()
+            rows = int(found["n"]) if found else 0
+        out["tables"].append(
+            {"table": f"{r['schema']}.{r['name']}", "rows": rows, "bytes": int(r["bytes"])}
+        )
     return out
 
 

@@ -165,7 +165,7 @@ def print_json(data: Any) -> None:
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=title)
     for i, col in enumerate(columns):
-        table.add_column(col, justify="right" if i and _numeric(rows, i) else "left")
+        table.add_column(col, justify="right" if _numeric(rows, i) else "left")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     Console(width=120).print(table)

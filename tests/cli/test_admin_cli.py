@@ -180,7 +180,8 @@ def test_stats_search_recent_sweep(pg_url: str, tmp_path: Path) -> None:
     assert s["postgres"]["categories"] == {"memories": 3, "prefs": 1, "docs": 1}
     assert s["postgres"]["namespaces"]["users.alice.prefs"] == 1
     assert s["local"]["users"] == {"carol": 2}
-    assert any(t["table"] == "memory.items" and t["bytes"] > 0 for t in s["postgres"]["tables"])
+    tables = {t["table"]: t for t in s["postgres"]["tables"]}
+    assert tables["memory.items"]["rows"] == 5 and tables["memory.items"]["bytes"] > 0
     assert invoke(["stats"], env, emb).exit_code == 0
 
     found = invoke(["search", "alice", "green tea", "--json"], env, emb)
