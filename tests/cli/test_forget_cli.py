@@ -311,3 +311,42 @@ def test_prune_keeps_last_on_both_tiers_dry_run_by_default(pg_url: str, tmp_path
         obj=CliContext(),
     )
     assert json.loads(zero.stdout)["postgres"]["checkpoints"] == 0
+
+
+def test_forget_in_sqlite_mode_clears_langgraph_saver_tables(tmp_path: Path) -> None:
+    """MEMORY_TYPE=sqlite: langgraph's SqliteSaver tables and the LocalStore, one file."""
+    from typing import TypedDict
+
+    from langgraph.graph import START, StateGraph
+
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    class State(TypedDict):
+        msg: str
+
+    def node(state: State) -> State:
+        return {"msg": state["msg"] + "!"}
+
+    cfg = MemoryConfig(memory_type="sqlite", data_dir=tmp_path, embeddings="none")
+    with open_memory(cfg) as memory:
+        graph = (
+            StateGraph(State)
+            .add_node("n", node)
+            .add_edge(START, "n")
+            .compile(checkpointer=memory.checkpointer)
+        )
+        for u in ("john", "john_doe"):
+            memory.store.put(("users", u, "memories"), "m", {"text": f"fact {marker(u)}"})
+            run: Any = {"configurable": {"thread_id": f"t{marker(u)}", "user_id": u}}
+            graph.invoke({"msg": f"hi {marker(u)}"}, run)
+    env = {"MEMORY_DATA_DIR": str(tmp_path), "MEMORY_TYPE": "sqlite", "MEMORY_EMBEDDINGS": "none"}
+    result = runner.invoke(app, ["forget", "--user", "john", "--json"], env=env, obj=CliContext())
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["threads"] == [f"t{marker('john')}"]
+    assert report["removed"]["local"]["sqlite_saver_checkpoints"] >= 1
+    rows = _local_rows(tmp_path / "memory.sqlite")
+    for table, lrows in rows.items():
+        assert not [r for r in lrows if any(_holds(v, "john") for v in r)], table
+    assert any(any(_holds(v, "john_doe") for v in r) for r in rows["checkpoints"])
+    assert any(any(_holds(v, "john_doe") for v in r) for r in rows["lghm_store"])
