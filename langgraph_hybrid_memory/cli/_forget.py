@@ -425,8 +425,13 @@ def forget(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count only; delete nothing")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Erase one user everywhere: memories, threads (metadata user_id), outbox entries and
-    embedding-cache rows only that user referenced, on both tiers. Prints what was removed."""
+    """Erase one user everywhere (both tiers) and print what was removed.
+
+    Removes the memories under ('users', ID), the threads whose checkpoint metadata has
+    user_id == ID (with tombstones, so a pending flush cannot restore them), this machine's
+    outbox entries for them, and the embedding-cache rows only that user referenced. Ids match
+    exactly: john, john% and john_doe are three users.
+    """
     cli = get_context(ctx)
     config_or_fail(cli)
     try:
