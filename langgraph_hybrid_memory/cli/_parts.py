@@ -152,3 +152,12 @@ def local_setup(cli: CliContext) -> None:
         SQLiteEmbeddingCache(db).setup()
     finally:
         db.close()
+    if cli.cfg.memory_type == "sqlite":
+        # MEMORY_TYPE=sqlite checkpoints with langgraph's own SqliteSaver in the same file.
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        conn = sqlite3.connect(str(cli.sqlite_path), check_same_thread=False)
+        try:
+            SqliteSaver(conn).setup()
+        finally:
+            conn.close()

@@ -208,6 +208,10 @@ def test_sqlite_memory_type_reads_the_local_file(tmp_path: Path) -> None:
     emb = FakeEmbeddings(dims=16)
     env = env_for("postgresql://unused@127.0.0.1:1/x", tmp_path, "sqlite")
     assert invoke(["setup"], env, emb).exit_code == 0
+    conn = sqlite3.connect(tmp_path / "memory.sqlite")
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert {"checkpoints", "writes", "lghm_store"} <= names  # SqliteSaver's tables too
     store = LocalStore(tmp_path / "memory.sqlite", index={"embed": emb})
     store.put(("users", "dana", "memories"), "m1", {"text": "dana runs marathons"})
     store.close()
