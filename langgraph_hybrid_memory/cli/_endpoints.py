@@ -10,6 +10,9 @@ An endpoint is written as ``KIND:LOCATION``:
   embedding with the configured model, so items copied in are re-embedded with it) and the
   checkpoint tables in `PostgresSaver`'s format (with ``lghm_checkpoint_tombstones``); without a
   URL, the configured ``DATABASE_URL`` (or the embedded server);
+* ``chroma:DIR`` (source only, ``pip install 'langgraph-hybrid-memory[chroma]'``): every
+  collection of a ChromaDB persistent directory (``chroma:DIR#NAME`` for one collection); see
+  `chroma_item` for how records become memories;
 * ``local:PATH``: this package's local tier: `LocalStore` and `HybridSaver` on the SQLite file
   (checkpoints of the selected namespaces are then flushed to the configured PostgreSQL, as in
   production).
@@ -29,12 +32,12 @@ from langgraph.store.base import BaseStore
 
 from langgraph_hybrid_memory._config import redact_conninfo
 from langgraph_hybrid_memory.cli._context import CliContext
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
 __all__ = ["Backends", "Endpoint", "open_backends", "parse_endpoint"]
 
-EndpointKind = Literal["sqlite", "postgres", "jsonl", "lghm", "local"]
-_KINDS = ("sqlite", "postgres", "jsonl", "lghm", "local")
+EndpointKind = Literal["sqlite", "postgres", "jsonl", "lghm", "local", "chroma"]
+_KINDS = ("sqlite", "postgres", "jsonl", "lghm", "local", "chroma")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ def open_backends(
     if endpoint.kind == "lghm":
         with _open_lghm(endpoint.location or cli.pg_url(), cli, create=create) as backends:
             yield backends
+    elif endpoint.kind == "chroma":
+        if create:
+            raise ConfigError("chroma: is a source only; migrate to lghm:, local:, ... instead")
+        yield Backends(saver=None, store=_open_chroma(endpoint.location))
     elif endpoint.kind == "local":
         with _open_local(Path(endpoint.location).expanduser(), cli, create=create) as backends:
             yield backends
@@ -193,3 +200,79 @@ def _open_local(path: Path, cli: CliContext, *, create: bool) -> Iterator[Backen
             store.close()
     finally:
         db.close()
+
+
+CHROMA_PAGE = 1000
+
+
+def chroma_item(
+    collection: str, record_id: str, document: str | None, metadata: dict[str, Any] | None
+) -> tuple[tuple[str, ...], str, dict[str, Any]]:
+    """How a ChromaDB record becomes a memory: (namespace, key, value).
+
+    A record whose metadata has a ``user_id`` goes to ``("users", user_id, collection)`` (where
+    the agent recalls it), any other to ``("chroma", collection)``; the key is the record id; the
+    value keeps the document as ``text`` and the metadata as ``metadata``. The target embeds the
+    text with its own model (Chroma's vectors are not copied). Dots in labels become ``_``
+    (namespace labels cannot hold dots).
+
+    Examples:
+        >>> chroma_item("notes", "n1", "tea", {"user_id": "u1"})
+        (('users', 'u1', 'notes'), 'n1', {'text': 'tea', 'metadata': {'user_id': 'u1'}})
+        >>> chroma_item("kb.v2", "d1", "manual", None)
+        (('chroma', 'kb_v2'), 'd1', {'text': 'manual', 'metadata': {}})
+    """
+    meta = dict(metadata or {})
+    label = collection.replace(".", "_")
+    user = meta.get("user_id")
+    if isinstance(user, (str, int)) and str(user) and "." not in str(user):
+        namespace: tuple[str, ...] = ("users", str(user), label)
+    else:
+        namespace = ("chroma", label)
+    return namespace, str(record_id), {"text": document, "metadata": meta}
+
+
+def _open_chroma(location: str) -> BaseStore:
+    """Read a ChromaDB directory into an in-memory store (the copy source).
+
+    Read page by page; held in memory for the copy, so meant for collections that fit in RAM.
+    """
+    try:
+        import chromadb
+        from chromadb.config import Settings
+    except ImportError:
+        raise MissingExtraError(
+            "reading ChromaDB needs the chroma extra: pip install 'langgraph-hybrid-memory[chroma]'"
+        ) from None
+    from langgraph.store.memory import InMemoryStore
+
+    path, _, only = location.partition("#")
+    if not Path(path).expanduser().is_dir():
+        raise ConfigError(f"ChromaDB directory {path!r} does not exist")
+    client = chromadb.PersistentClient(
+        path=str(Path(path).expanduser()), settings=Settings(anonymized_telemetry=False)
+    )
+    names = [getattr(c, "name", c) for c in client.list_collections()]
+    if only:
+        if only not in names:
+            raise ConfigError(f"ChromaDB collection {only!r} not found; there are: {names}")
+        names = [only]
+    store = InMemoryStore()
+    for name in names:
+        collection = client.get_collection(str(name))
+        offset = 0
+        while True:
+            page = collection.get(
+                limit=CHROMA_PAGE, offset=offset, include=["documents", "metadatas"]
+            )
+            ids = page["ids"]
+            none: list[Any] = [None] * len(ids)
+            docs: list[Any] = list(page.get("documents") or none)
+            metas: list[Any] = list(page.get("metadatas") or none)
+            for rid, doc, meta in zip(ids, docs, metas, strict=True):
+                ns, key, value = chroma_item(str(name), rid, doc, dict(meta or {}))
+                store.put(ns, key, value, index=False)
+            if len(ids) < CHROMA_PAGE:
+                break
+            offset += CHROMA_PAGE
+    return store

@@ -24,7 +24,7 @@ from langgraph_hybrid_memory._transfer import (
 )
 from langgraph_hybrid_memory.cli._context import CliContext, get_context
 from langgraph_hybrid_memory.cli._endpoints import Endpoint, open_backends, parse_endpoint
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
 console = Console(stderr=True)
 
@@ -82,7 +82,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-_ENDPOINTS = "sqlite:PATH, postgres:URL, jsonl:PATH, lghm: or local:PATH"
+_ENDPOINTS = "sqlite:PATH, postgres:URL, jsonl:PATH, lghm:, local:PATH or chroma:DIR (source)"
 
 
 def migrate(
@@ -106,7 +106,7 @@ def migrate(
         report = _migrate(
             src, dst, threads=threads, items=items, dry_run=dry_run, show=not as_json, cli=cli
         )
-    except ConfigError as exc:
+    except (ConfigError, MissingExtraError) as exc:
         raise _fail(str(exc)) from None
     _print_report(
         f"{'would move' if dry_run else 'moved'}: {src.describe()} -> {dst.describe()}",
