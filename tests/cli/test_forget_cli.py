@@ -170,10 +170,30 @@ def test_forget_dry_run_counts_and_changes_nothing(
     assert (_pg_rows(pg_url), _local_rows(sqlite_file)) == before
 
 
+def _ensure_text_hash_column(pg_url: str) -> None:
+    """Give memory.vectors a filled text_hash column (as newer stores keep), so forget takes
+    the join path instead of hashing values."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE memory.vectors ADD COLUMN IF NOT EXISTS text_hash text")
+        rows = conn.execute(
+            "SELECT v.scope, v.namespace, v.key, i.value FROM memory.vectors v "
+            "JOIN memory.items i USING (scope, namespace, key) WHERE v.text_hash IS NULL"
+        ).fetchall()
+        for scope, ns, key, value in rows:
+            conn.execute(
+                "UPDATE memory.vectors SET text_hash = %s "
+                "WHERE scope = %s AND namespace = %s AND key = %s",
+                (value_hash(value), scope, ns, key),
+            )
+
+
+@pytest.mark.parametrize("vectors_text_hash", [False, True])
 def test_forget_erases_one_user_everywhere_and_nobody_else(
-    filled: tuple[dict[str, str], Path], pg_url: str
+    filled: tuple[dict[str, str], Path], pg_url: str, vectors_text_hash: bool
 ) -> None:
     env, sqlite_file = filled
+    if vectors_text_hash:
+        _ensure_text_hash_column(pg_url)
     before_pg, before_local = _pg_rows(pg_url), _local_rows(sqlite_file)
     result = runner.invoke(app, ["forget", "--user", TARGET, "--json"], env=env, obj=CliContext())
     assert result.exit_code == 0, result.output
