@@ -42,7 +42,12 @@ from langgraph_hybrid_memory.cli._context import (
     table_exists,
 )
 from langgraph_hybrid_memory.errors import ConfigError
-from langgraph_hybrid_memory.store.base import indexed_texts, resolve_index
+from langgraph_hybrid_memory.store.base import (
+    DEFAULT_SCOPE_DEPTH,
+    indexed_texts,
+    resolve_index,
+    scope_of,
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
 
@@ -87,6 +92,17 @@ PG_USER_VALUES = "SELECT value FROM {s}.items WHERE " + _USER_COND
 # IS NOT TRUE: a one-label namespace has no namespace[2] (NULL) and is someone else's.
 PG_OTHER_VALUES = "SELECT value FROM {s}.items WHERE (" + _USER_COND + ") IS NOT TRUE"
 PG_DELETE_ITEMS = "DELETE FROM {s}.items WHERE " + _USER_COND
+PG_USER_ITEM_KEYS = "SELECT scope, namespace, key FROM {s}.items WHERE " + _USER_COND
+PG_SCOPE_DEPTH = "SELECT value FROM {s}.store_settings WHERE name = 'scope_depth'"
+# HybridStore's tombstones (table store_tombstones in the store schema): a replayed put older
+# than its key's tombstone is refused, so a pending flush from any machine cannot restore it.
+PG_UPSERT_STORE_TOMBSTONES = (
+    "INSERT INTO {s}.store_tombstones AS t (scope, namespace, key, deleted_at) "
+    "SELECT q.scope, string_to_array(q.ns, '.')::text[], q.key, %s "
+    "FROM unnest(%s::text[], %s::text[], %s::text[]) AS q(scope, ns, key) "
+    "ON CONFLICT (scope, namespace, key) DO UPDATE "
+    "SET deleted_at = greatest(t.deleted_at, excluded.deleted_at)"
+)
 PG_COUNT_CACHE = "SELECT count(*) AS n FROM {s}.embedding_cache WHERE text_hash = ANY(%s)"
 PG_DELETE_CACHE = "DELETE FROM {s}.embedding_cache WHERE text_hash = ANY(%s)"
 
@@ -183,6 +199,7 @@ class _Plan:
         self.report: dict[str, dict[str, int]] = {"postgres": {}, "local": {}}
         self.outbox_seqs: dict[str, list[int]] = {}
         self.sqlite_saver_threads: set[str] = set()
+        self.pending_store_keys: set[tuple[tuple[str, ...], str]] = set()
 
     @property
     def orphan_hashes(self) -> list[str]:
@@ -197,6 +214,8 @@ def _pg_scan(conn: Connection[DictRow], cli: CliContext, plan: _Plan) -> dict[st
         "checkpoints": _pg_present(conn, "public.checkpoints"),
         "cache": _pg_present(conn, f"{s}.embedding_cache"),
         "tombstones": _pg_present(conn, "public.lghm_checkpoint_tombstones"),
+        "store_tombstones": _pg_present(conn, f"{s}.store_tombstones"),
+        "settings": _pg_present(conn, f"{s}.store_settings"),
     }
     present["text_hash"] = present["vectors"] and (
         conn.execute(PG_HAS_COLUMN, (s, "vectors", "text_hash")).fetchone() is not None
@@ -260,10 +279,36 @@ def _pg_apply(
             for t in threads:
                 conn.execute(PG_THREAD_TOMBSTONE, (t, "", "", now))
             rep["tombstones_written"] = len(threads) if present["tombstones"] else 0
+        if present["store_tombstones"]:
+            keys = _store_tombstone_keys(conn, cli, plan, present)
+            conn.execute(
+                _pg_sql(PG_UPSERT_STORE_TOMBSTONES, s),
+                (now, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+            )
+            rep["store_tombstones_written"] = len(keys)
         if present["items"]:
             conn.execute(_pg_sql(PG_DELETE_ITEMS, s), ids)
         if present["cache"]:
             conn.execute(_pg_sql(PG_DELETE_CACHE, s), (orphans,))
+
+
+def _store_tombstone_keys(
+    conn: Connection[DictRow], cli: CliContext, plan: _Plan, present: dict[str, bool]
+) -> list[tuple[str, str, str]]:
+    """(scope, dotted namespace, key) of every item to tombstone: the user's rows in PostgreSQL
+    and the keys of this machine's pending puts for the user."""
+    depth = DEFAULT_SCOPE_DEPTH
+    if present["settings"]:
+        row = conn.execute(_pg_sql(PG_SCOPE_DEPTH, cli.schema)).fetchone()
+        if row is not None:
+            depth = int(row["value"])
+    keys: set[tuple[str, str, str]] = set()
+    if present["items"]:
+        for r in conn.execute(_pg_sql(PG_USER_ITEM_KEYS, cli.schema), (USERS, plan.user)):
+            keys.add((r["scope"], ".".join(r["namespace"]), r["key"]))
+    for ns, key in plan.pending_store_keys:
+        keys.add((scope_of(ns, depth), ".".join(ns), key))
+    return sorted(keys)
 
 
 def _payload_namespace(payload: Any) -> list[str] | None:
@@ -278,21 +323,28 @@ def _payload_namespace(payload: Any) -> list[str] | None:
     return None
 
 
+def _user_store_key(
+    plan: _Plan, kind: str, payload_text: str
+) -> tuple[tuple[str, ...], str] | None:
+    """(namespace, key) of a store outbox entry (HybridStore: ``{"ns": [...], "key": ...}``)
+    when it is this user's, else None."""
+    if not kind.startswith("store."):
+        return None
+    try:
+        payload = json.loads(payload_text)
+    except ValueError:
+        return None
+    ns = _payload_namespace(payload)
+    if ns is None or ns[:2] != [USERS, plan.user]:
+        return None
+    return tuple(ns), str(payload.get("key", ""))
+
+
 def _outbox_matches(plan: _Plan, stream: str, kind: str, payload_text: str) -> bool:
     """Whether an outbox entry carries this user's data."""
     if stream in {cp.stream_of(t) for t in plan.threads}:
         return True
-    if kind.startswith("store."):
-        try:
-            payload = json.loads(payload_text)
-        except ValueError:
-            return False
-        ops = payload if isinstance(payload, list) else payload.get("ops", [payload])
-        for op in ops if isinstance(ops, list) else [ops]:
-            ns = _payload_namespace(op)
-            if ns is not None and ns[:2] == [USERS, plan.user]:
-                return True
-    return False
+    return _user_store_key(plan, kind, payload_text) is not None
 
 
 def _local_scan(conn: sqlite3.Connection, plan: _Plan) -> None:
@@ -303,6 +355,13 @@ def _local_scan(conn: sqlite3.Connection, plan: _Plan) -> None:
         plan.sqlite_saver_threads = {
             r[0] for r in conn.execute(SQLITE_SAVER_USER_THREADS, (plan.user,))
         }
+    if table_exists(conn, "lghm_outbox"):
+        for _seq, _stream, kind, payload in conn.execute(
+            _thread_sql(LOCAL_OUTBOX_ROWS, "lghm_outbox")
+        ):
+            key = _user_store_key(plan, kind, payload)
+            if key is not None:
+                plan.pending_store_keys.add(key)
     if table_exists(conn, "lghm_store"):
         plan.report["local"]["items"] = int(conn.execute(LOCAL_COUNT_ITEMS, rng).fetchone()[0])
         hashes = [r[0] for r in conn.execute(LOCAL_USER_VECTORS, rng)]

@@ -51,6 +51,13 @@ def local_note(u: str) -> dict[str, str]:
 
 
 SHARED = {"text": "likes tea"}
+STORE_TOMBSTONES_DDL = """CREATE TABLE memory.store_tombstones (
+    scope text NOT NULL,
+    namespace text[] COLLATE "C" NOT NULL,
+    key text NOT NULL,
+    deleted_at double precision NOT NULL,
+    PRIMARY KEY (scope, namespace, key)
+)"""
 
 
 def _put_thread(saver: HybridSaver, thread: str, user: str, ns: str = "") -> None:
@@ -84,6 +91,9 @@ def filled(pg_url: str, tmp_path: Path) -> tuple[dict[str, str], Path]:
         for u in USERS:
             store.put(("users", u, "memories"), "m1", pg_note(u))
             store.put(("users", u, "prefs"), "shared", SHARED)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        # HybridStore's tombstone table, as its setup creates it (hybridstore.base).
+        conn.execute(STORE_TOMBSTONES_DDL)
     db = LocalDB.open(sqlite_file)
     local_cached = CachedEmbeddings(fake, SQLiteEmbeddingCache(db), "fake")
     local = LocalStore(db, index={"embed": local_cached})
@@ -200,6 +210,16 @@ def test_forget_erases_one_user_everywhere_and_nobody_else(
     removed = json.loads(result.stdout)["removed"]
     assert removed["postgres"]["items"] == 2 and removed["local"]["items"] == 2
     assert removed["postgres"]["tombstones_written"] == 1
+    with psycopg.connect(pg_url) as conn:
+        tombstoned = conn.execute(
+            "SELECT scope, namespace, key FROM memory.store_tombstones ORDER BY 2, 3"
+        ).fetchall()
+    # The user's two items in PostgreSQL and the put still pending in the outbox.
+    assert tombstoned == [
+        ("users.john_doe", ["users", TARGET, "memories"], "m1"),
+        ("users.john_doe", ["users", TARGET, "memories"], "m2"),
+        ("users.john_doe", ["users", TARGET, "prefs"], "shared"),
+    ]
 
     pg_after, local_after = _pg_rows(pg_url), _local_rows(sqlite_file)
     # Nothing of the user in ANY table (tombstones keep the thread id on purpose: they stop a
