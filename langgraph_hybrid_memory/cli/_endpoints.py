@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -162,12 +162,24 @@ def _open_lghm(url: str, cli: CliContext, *, create: bool) -> Iterator[Backends]
             run_migrations(
                 conn, cp.HYBRID_MIGRATIONS, schema="public", table=cp.HYBRID_MIGRATIONS_TABLE
             )
-    # A source is only listed, never searched: no model is loaded for it.
-    index: Any = cli.store_index() if create else None
-    with (
-        PostgresSaver.from_conn_string(url) as saver,
-        PgVectorStore.from_conn_string(url, index=index, schema=cli.schema) as store,
-    ):
+    with ExitStack() as stack:
+        # A source is only listed, never searched: no model is loaded for it.
+        index: Any = None
+        if create:
+            index = cli.store_index()
+            if "embed" in index:
+                # Cache the target's embeddings as open_memory() does, so the agent finds them.
+                from langgraph_hybrid_memory._embedding_cache import PostgresEmbeddingCache
+                from langgraph_hybrid_memory._embeddings import CachedEmbeddings
+
+                conn = stack.enter_context(get_connection(url))
+                cache = PostgresEmbeddingCache(conn, schema=cli.schema)
+                cache.setup()
+                index = {**index, "embed": CachedEmbeddings(index["embed"], cache)}
+        saver = stack.enter_context(PostgresSaver.from_conn_string(url))
+        store = stack.enter_context(
+            PgVectorStore.from_conn_string(url, index=index, schema=cli.schema)
+        )
         if create:
             store.setup()
         yield Backends(saver=saver, store=store)

@@ -82,6 +82,9 @@ def test_langgraph_sqlite_file_moves_into_lghm_postgres(pg_url: str, tmp_path: P
             "SELECT key, embedding::text FROM memory.vectors WHERE namespace[2] = 'ann'"
         ).fetchall()
     assert len(rows) == 2
+    with psycopg.connect(pg_url) as conn:
+        cached = conn.execute("SELECT count(*), min(dims) FROM memory.embedding_cache").fetchone()
+    assert cached == (3, 16)  # the target's embeddings are cached as open_memory() would
     values = MEMORIES[("users", "ann", "memories")]
     for key, text in rows:
         stored = np.array(json.loads(text))
