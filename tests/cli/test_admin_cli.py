@@ -44,7 +44,17 @@ def with_password(url: str) -> str:
 
 
 def test_help_for_every_command() -> None:
-    for command in ("setup", "status", "doctor", "stats", "search", "recent", "sweep"):
+    for command in (
+        "setup",
+        "status",
+        "doctor",
+        "stats",
+        "search",
+        "recent",
+        "forget",
+        "prune",
+        "sweep",
+    ):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
