@@ -47,7 +47,11 @@ LOCAL_OUTBOX = "SELECT count(*), min(created_at) FROM lghm_outbox"
 LOCAL_DEAD = "SELECT count(*) FROM lghm_outbox_dead"
 LOCAL_NAMESPACES = "SELECT namespace, count(*) FROM lghm_store GROUP BY namespace"
 LOCAL_CHECKPOINTS = "SELECT count(*), count(DISTINCT thread_id) FROM lghm_checkpoints"
-LOCAL_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'lghm%'"
+SQLITE_SAVER_CHECKPOINTS = "SELECT count(*), count(DISTINCT thread_id) FROM checkpoints"
+LOCAL_TABLES = (
+    "SELECT name FROM sqlite_master WHERE type = 'table' "
+    "AND (name LIKE 'lghm%' OR name IN ('checkpoints', 'writes'))"
+)
 LOCAL_RECENT = (
     "SELECT namespace, key, value, updated_at FROM lghm_store "
     "WHERE (expires_at IS NULL OR expires_at > ?) {where} "
@@ -404,9 +408,15 @@ def _local_stats(cli: CliContext) -> dict[str, Any]:
         out: dict[str, Any] = _tally(namespaces)
         out["items"] = sum(n for _, n in namespaces)
         out["checkpoints"] = out["threads"] = 0
-        if table_exists(conn, "lghm_checkpoints"):
-            n, t = conn.execute(LOCAL_CHECKPOINTS).fetchone()
-            out["checkpoints"], out["threads"] = int(n), int(t)
+        # HybridSaver's local tier, or langgraph's SqliteSaver (MEMORY_TYPE=sqlite).
+        for table, query in (
+            ("lghm_checkpoints", LOCAL_CHECKPOINTS),
+            ("checkpoints", SQLITE_SAVER_CHECKPOINTS),
+        ):
+            if table_exists(conn, table):
+                n, t = conn.execute(query).fetchone()
+                out["checkpoints"] += int(n)
+                out["threads"] += int(t)
         tables = []
         for (name,) in conn.execute(LOCAL_TABLES).fetchall():
             # Names come from sqlite_master; quoting keeps odd names harmless.

@@ -380,6 +380,9 @@ def test_forget_in_sqlite_mode_clears_langgraph_saver_tables(tmp_path: Path) -> 
             run: Any = {"configurable": {"thread_id": f"t{marker(u)}", "user_id": u}}
             graph.invoke({"msg": f"hi {marker(u)}"}, run)
     env = {"MEMORY_DATA_DIR": str(tmp_path), "MEMORY_TYPE": "sqlite", "MEMORY_EMBEDDINGS": "none"}
+    stats = runner.invoke(app, ["stats", "--json"], env=env, obj=CliContext())
+    local = json.loads(stats.stdout)["local"]
+    assert local["threads"] == 2 and local["users"] == {"john": 1, "john_doe": 1}
     result = runner.invoke(app, ["forget", "--user", "john", "--json"], env=env, obj=CliContext())
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
