@@ -21,6 +21,8 @@ from langgraph_hybrid_memory.errors import (
     PgVectorMissingError,
     PostgresUnavailableError,
 )
+from langgraph_hybrid_memory.hybridstore import HybridStore
+from langgraph_hybrid_memory.hybridstore.aio import AsyncHybridStore
 from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.store import (
     HNSWIndexConfig,
@@ -35,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MEMORY_TYPES",
     "AsyncHybridSaver",
+    "AsyncHybridStore",
     "AsyncPgVectorStore",
     "CachedEmbeddings",
     "ConfigError",
@@ -46,6 +49,7 @@ __all__ = [
     "HNSWIndexConfig",
     "HybridSaver",
     "HybridSaverStatus",
+    "HybridStore",
     "InvalidValueError",
     "LocalStore",
     "Memory",

@@ -6,7 +6,7 @@ MEMORY_TYPE    checkpointer                           store
 ``memory``     ``InMemorySaver``                      ``InMemoryStore`` (vector index if a model)
 ``sqlite``     ``SqliteSaver`` / ``AsyncSqliteSaver``  `LocalStore` on the same file
 ``postgres``   ``PostgresSaver`` / ``AsyncPostgresSaver``  `PgVectorStore` / `AsyncPgVectorStore`
-``hybrid``     (after the HybridSaver merge)          (after the HybridStore merge)
+``hybrid``     `HybridSaver` / `AsyncHybridSaver`      `HybridStore` / `AsyncHybridStore`
 =============  =====================================  ============================================
 
 ``sqlite`` keeps everything in ``MemoryConfig.sqlite_path``. langgraph's ``SqliteSaver`` opens its
@@ -22,10 +22,19 @@ migrations run under our advisory lock (so pods starting together do not race); 
 checkpointer flushes into the very same tables. An unreachable database is an error at once
 (`PostgresUnavailableError`): nothing falls back to another backend. Embeddings are cached in
 PostgreSQL (`PostgresEmbeddingCache`).
+
+``hybrid`` (the default) puts the checkpointer's local tier, the store's cache and transient
+namespaces, the shared outbox and the local embedding cache in ``MemoryConfig.sqlite_path``, and
+the same PostgreSQL as ``postgres`` (configured or embedded) behind one pool and one replicator.
+Embeddings are cached in both (`TieredEmbeddingCache`: the file first, then PostgreSQL). An
+unreachable PostgreSQL is not an error here: the memory starts degraded (local tier only, logged
+as ``hybrid_memory_started_degraded`` and shown by ``status()["degraded"]``) and everything
+written meanwhile is sent when it is back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -46,6 +55,7 @@ from langgraph_hybrid_memory._embedding_cache import (
     EmbeddingCache,
     PostgresEmbeddingCache,
     SQLiteEmbeddingCache,
+    TieredEmbeddingCache,
 )
 from langgraph_hybrid_memory._embeddings import (
     CachedEmbeddings,
@@ -56,11 +66,15 @@ from langgraph_hybrid_memory._embeddings import (
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
 from langgraph_hybrid_memory._pg import make_async_pool, make_pool
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
+from langgraph_hybrid_memory.checkpoint import HybridSaver
+from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.checkpoint.base import (
     POSTGRES_MIGRATIONS,
     POSTGRES_MIGRATIONS_TABLE,
 )
 from langgraph_hybrid_memory.errors import ConfigError, PostgresUnavailableError
+from langgraph_hybrid_memory.hybridstore import HybridStore
+from langgraph_hybrid_memory.hybridstore.aio import AsyncHybridStore
 from langgraph_hybrid_memory.localstore import LocalIndexConfig, LocalStore
 from langgraph_hybrid_memory.store import PgVectorIndexConfig, PgVectorStore
 from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
@@ -276,16 +290,97 @@ async def _aopen_postgres(
     return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url))
 
 
-def _not_built_yet(config: MemoryConfig) -> NotImplementedError:
-    # The one place the postgres/hybrid branches go once PgVectorStore (issue 3) and
-    # HybridSaver/HybridStore (issues 4, 5) are on main.
-    missing = {
-        "hybrid": "HybridSaver + HybridStore wiring (needs HybridStore)",
-    }[config.memory_type]
-    return NotImplementedError(
-        f"MEMORY_TYPE={config.memory_type!r} is not available in this build yet: missing "
-        f"{missing}. Use MEMORY_TYPE=sqlite (local file) or MEMORY_TYPE=memory meanwhile."
+# Borrowing a pooled connection waits this long in the hybrid setup: while PostgreSQL is down the
+# store answers from its cache and the saver from its file after this wait, not psycopg_pool's 30 s.
+HYBRID_POOL_TIMEOUT_SECONDS = 5.0
+
+
+def _hybrid_reachable(cfg: MemoryConfig, url: str) -> bool:
+    """Whether PostgreSQL answers; if not, the hybrid setup starts degraded (and says so)."""
+    try:
+        _check_reachable(cfg, url)
+    except PostgresUnavailableError as exc:
+        logger.warning(
+            "hybrid_memory_started_degraded",
+            extra={
+                "event": "hybrid_memory_started_degraded",
+                "detail": "PostgreSQL unreachable: checkpoints and memories are kept in the local "
+                "file and sent when it is back",
+                "error": str(exc),
+            },
+        )
+        return False
+    return True
+
+
+def _defer(stack: ExitStack | AsyncExitStack, close: Callable[[], None]) -> None:
+    """Close on exit; from an async stack in a worker thread (closing drains the outbox)."""
+    if isinstance(stack, AsyncExitStack):
+        stack.push_async_callback(asyncio.to_thread, close)
+    else:
+        stack.callback(close)
+
+
+def _hybrid_parts(
+    cfg: MemoryConfig,
+    inner: Embeddings | None,
+    stack: ExitStack | AsyncExitStack,
+    saver_cls: type[HybridSaver],
+    store_cls: type[HybridStore],
+) -> Memory:
+    """HybridSaver + HybridStore on one local file, one PostgreSQL pool and one replicator."""
+    url = _postgres_url(cfg, stack)
+    reachable = _hybrid_reachable(cfg, url)
+    db = LocalDB.open(cfg.sqlite_path)
+    stack.callback(db.close)
+    pool = make_pool(
+        url,
+        max_size=cfg.pool_size,
+        name="lghm",
+        timeout=HYBRID_POOL_TIMEOUT_SECONDS,
+        connect_timeout=round(HYBRID_POOL_TIMEOUT_SECONDS),
     )
+    _defer(stack, pool.close)
+    local_cache = SQLiteEmbeddingCache(db)
+    local_cache.setup()
+    cache: EmbeddingCache = local_cache
+    if reachable:
+        remote_cache = PostgresEmbeddingCache(pool)
+        remote_cache.setup()
+        cache = TieredEmbeddingCache(local_cache, remote_cache)
+    cached = _cached(inner, db, cache)
+    # One replicator per (file, pool): the saver creates it, the store shares it.
+    saver = saver_cls(db, pool)
+    _defer(stack, saver.close)
+    store = store_cls(db, pool, index=_pg_index(cached))
+    _defer(stack, store.close)
+    if reachable:
+        saver.setup()
+    store.setup(remote=reachable)
+    return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store))
+
+
+def _hybrid_status(
+    cfg: MemoryConfig, url: str, saver: HybridSaver, store: HybridStore
+) -> Callable[[], dict[str, Any]]:
+    pg = _pg_status(cfg, url)
+
+    def status() -> dict[str, Any]:
+        saver_status = dict(saver.status())
+        store_status = dict(store.status())
+        return {
+            **pg(),
+            "sqlite_path": str(cfg.sqlite_path),
+            "degraded": bool(
+                store_status["degraded"]
+                or saver_status["write_through_degraded"]
+                or saver_status["postgres_reachable"] is False
+            ),
+            "checkpointer_status": saver_status,
+            "store_status": store_status,
+        }
+
+    return status
 
 
 @contextmanager
@@ -302,7 +397,8 @@ def open_memory(
 
     Raises:
         ConfigError: a bad setting (named, with the accepted values).
-        NotImplementedError: a memory type this build cannot make yet.
+        PostgresUnavailableError: ``MEMORY_TYPE=postgres`` and the database is unreachable
+            (``hybrid`` starts degraded instead: local tier only, logged and in `status()`).
 
     Examples:
         >>> import tempfile
@@ -323,8 +419,12 @@ def open_memory(
         with ExitStack() as stack:
             yield _open_postgres(cfg, inner, stack)
         return
-    if cfg.memory_type != "sqlite":
-        raise _not_built_yet(cfg)
+    if cfg.memory_type == "hybrid":
+        _check_data_dir(cfg)
+        inner = _resolve(cfg, embeddings)
+        with ExitStack() as stack:
+            yield _hybrid_parts(cfg, inner, stack, HybridSaver, HybridStore)
+        return
     _check_data_dir(cfg)
     inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
     with ExitStack() as stack:
@@ -363,8 +463,14 @@ async def aopen_memory(
         async with AsyncExitStack() as stack:
             yield await _aopen_postgres(cfg, inner, stack)
         return
-    if cfg.memory_type != "sqlite":
-        raise _not_built_yet(cfg)
+    if cfg.memory_type == "hybrid":
+        _check_data_dir(cfg)
+        inner = _resolve(cfg, embeddings)
+        async with AsyncExitStack() as stack:
+            yield await asyncio.to_thread(
+                _hybrid_parts, cfg, inner, stack, AsyncHybridSaver, AsyncHybridStore
+            )
+        return
     _check_data_dir(cfg)
     inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
     async with AsyncExitStack() as stack:

@@ -60,9 +60,14 @@ def make_pool(
     configure: Callable[[Connection[DictRow]], None] | None = None,
     name: str | None = None,
     open: bool = True,
+    timeout: float = 30.0,
     **kwargs: Any,
 ) -> ConnectionPool[Connection[DictRow]]:
-    """Build a health-checked pool whose connections have the package's settings."""
+    """Build a health-checked pool whose connections have the package's settings.
+
+    `timeout` is how long borrowing a connection may wait (psycopg_pool's default, 30 s); a
+    part that falls back to a local tier when PostgreSQL is down passes a shorter one.
+    """
     return ConnectionPool(
         conninfo,
         min_size=min_size,
@@ -74,6 +79,7 @@ def make_pool(
         max_lifetime=POOL_MAX_LIFETIME_SECONDS,
         name=name,
         open=open,
+        timeout=timeout,
     )
 
 

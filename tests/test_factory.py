@@ -22,7 +22,7 @@ from langgraph_hybrid_memory import (
 )
 from tests.support import FakeEmbeddings
 
-AVAILABLE = ["memory", "sqlite", "postgres"]
+AVAILABLE = ["memory", "sqlite", "postgres", "hybrid"]
 SECRET = "sk-test-secret-value-1234"
 
 
@@ -174,14 +174,6 @@ def test_embedding_cache_saves_repeated_runs(tmp_path: Path) -> None:
     assert second.calls == 0 and second.texts == []  # the repeated run paid for nothing
     assert second_status["texts_seen"] == 21 and second_status["cache_hits"] == 21
     assert first_status["model"] == second_status["model"] == "tests.support.FakeEmbeddings"
-
-
-@pytest.mark.parametrize("memory_type", ["hybrid"])
-def test_not_yet_built_types_fail_clearly(tmp_path: Path, memory_type: str) -> None:
-    with pytest.raises(NotImplementedError, match=f"MEMORY_TYPE='{memory_type}'") as err:
-        with open_memory(_cfg(memory_type, tmp_path)):
-            pass
-    assert "MEMORY_TYPE=sqlite" in str(err.value)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import langgraph_hybrid_memory
 EXPECTED_PUBLIC_API = [
     "MEMORY_TYPES",
     "AsyncHybridSaver",
+    "AsyncHybridStore",
     "CachedEmbeddings",
     "AsyncPgVectorStore",
     "ConfigError",
@@ -17,6 +18,7 @@ EXPECTED_PUBLIC_API = [
     "FlushTimeoutError",
     "HybridSaver",
     "HybridSaverStatus",
+    "HybridStore",
     "LocalStore",
     "Memory",
     "MemoryConfig",

@@ -1,0 +1,76 @@
+"""`AsyncHybridStore`: the asyncio face of `HybridStore`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from langgraph_hybrid_memory.hybridstore import HybridStore
+
+__all__ = ["AsyncHybridStore"]
+
+
+class AsyncHybridStore(HybridStore):
+    """`HybridStore` for async graphs: same tiers, routing, cache and outbox.
+
+    The local tier is one SQLite connection shared by every part of the process and the outbox
+    is drained by the replicator's own thread, so each ``a*`` method runs the sync method in a
+    worker thread (`asyncio.to_thread`): the event loop never waits on a disk sync or on
+    PostgreSQL. The sync methods stay usable from other threads.
+
+    Examples:
+        A PostgreSQL server is needed, so this block is not run here::
+
+            from langgraph_hybrid_memory import AsyncHybridStore
+
+            async with AsyncHybridStore.from_conn_string(
+                "memory.sqlite", url, index={"embed": "local", "fields": ["text"]}
+            ) as store:
+                await store.asetup()
+                await store.awarm(("users", "u1"))
+                await store.aput(("users", "u1", "memories"), "m1", {"text": "likes tea"})
+                hits = await store.asearch(("users", "u1"), query="drinks")
+    """
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(  # type: ignore[override]
+        cls, sqlite_path: str | Path, postgres_url: str, **options: Any
+    ) -> AsyncIterator[AsyncHybridStore]:
+        """A store on `sqlite_path` and `postgres_url`, closed (outbox drained) on exit."""
+        store = await asyncio.to_thread(cls, sqlite_path, postgres_url, **options)
+        try:
+            yield store
+        finally:
+            await store.aclose()
+
+    async def asetup(self) -> None:
+        await asyncio.to_thread(self.setup)
+
+    async def awarm(self, namespace_prefix: Sequence[str]) -> int:
+        """Async `warm`."""
+        return await asyncio.to_thread(self.warm, namespace_prefix)
+
+    async def arefresh(self, namespace_prefix: Sequence[str]) -> int:
+        """Async `refresh`."""
+        return await asyncio.to_thread(self.refresh, namespace_prefix)
+
+    async def aflush(self, timeout: float | None = None) -> None:
+        """Async `flush`."""
+        await asyncio.to_thread(self.flush, timeout)
+
+    async def asweep_ttl(self) -> int:
+        """Async `sweep_ttl`."""
+        return await asyncio.to_thread(self.sweep_ttl)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> AsyncHybridStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
