@@ -94,8 +94,9 @@ PG_OTHER_VALUES = "SELECT value FROM {s}.items WHERE (" + _USER_COND + ") IS NOT
 PG_DELETE_ITEMS = "DELETE FROM {s}.items WHERE " + _USER_COND
 PG_USER_ITEM_KEYS = "SELECT scope, namespace, key FROM {s}.items WHERE " + _USER_COND
 PG_SCOPE_DEPTH = "SELECT value FROM {s}.store_settings WHERE name = 'scope_depth'"
-# HybridStore's tombstones (table store_tombstones in the store schema): a replayed put older
-# than its key's tombstone is refused, so a pending flush from any machine cannot restore it.
+# HybridStore's tombstones (`hybridstore.base.TOMBSTONES_TABLE` in the store schema): a replayed
+# put older than its key's tombstone is refused, so a pending flush from any machine cannot
+# restore it.
 PG_UPSERT_STORE_TOMBSTONES = (
     "INSERT INTO {s}.store_tombstones AS t (scope, namespace, key, deleted_at) "
     "SELECT q.scope, string_to_array(q.ns, '.')::text[], q.key, %s "

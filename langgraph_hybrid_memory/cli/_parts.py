@@ -21,6 +21,7 @@ from langgraph_hybrid_memory._outbox import Outbox
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.checkpoint import base as cp
 from langgraph_hybrid_memory.cli._context import CliContext, table_exists
+from langgraph_hybrid_memory.hybridstore import base as hs
 from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.localstore import base as ls
 from langgraph_hybrid_memory.store import PgVectorStore
@@ -64,6 +65,11 @@ def pg_parts(cli: CliContext) -> list[PgPart]:
         PgPart("tombstones", "public", cp.HYBRID_MIGRATIONS_TABLE, cp.HYBRID_MIGRATIONS),
         PgPart("embedding cache", cli.schema, CACHE_MIGRATIONS_TABLE, CACHE_MIGRATIONS),
     ]
+    if cli.cfg.memory_type == "hybrid":
+        # HybridStore's delete tombstones (a replayed put older than a delete is refused).
+        parts.append(
+            PgPart("store tombstones", cli.schema, hs.HYBRID_MIGRATIONS_TABLE, hs.HYBRID_MIGRATIONS)
+        )
     return parts
 
 
@@ -89,7 +95,7 @@ def pg_setup(conn: Connection[DictRow], cli: CliContext) -> None:
     # The store's own setup also checks pgvector, the vectors column and its settings row.
     PgVectorStore(conn, index=cli.store_index(), schema=cli.schema).setup()  # type: ignore[arg-type]
     for part in pg_parts(cli):
-        if part.name.startswith("store"):
+        if part.name in ("store", "store vectors"):  # done by PgVectorStore.setup() above
             continue
         run_migrations(conn, part.migrations, schema=part.schema, table=part.table)
 

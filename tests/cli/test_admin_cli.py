@@ -74,6 +74,7 @@ def test_setup_list_creates_nothing_then_setup_creates_everything(
         "checkpoints",
         "tombstones",
         "embedding cache",
+        "store tombstones",
     }
     assert all(r["pending"] and not r["applied"] for r in rows)
     with psycopg.connect(pg_url) as conn:
@@ -88,7 +89,7 @@ def test_setup_list_creates_nothing_then_setup_creates_everything(
 
     done = invoke(["setup", "--json"], env, emb)
     assert done.exit_code == 0, done.output
-    assert all(not r["pending"] for r in json.loads(done.stdout))
+    assert [r for r in json.loads(done.stdout) if r["pending"]] == []
     with psycopg.connect(pg_url) as conn:
         for table in (
             "memory.items",
@@ -97,6 +98,7 @@ def test_setup_list_creates_nothing_then_setup_creates_everything(
             "public.checkpoints",
             "public.checkpoint_writes",
             "public.lghm_checkpoint_tombstones",
+            "memory.store_tombstones",
         ):
             assert conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,), table
     local = sqlite3.connect(tmp_path / "data" / "memory.sqlite")

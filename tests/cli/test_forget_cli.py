@@ -51,13 +51,6 @@ def local_note(u: str) -> dict[str, str]:
 
 
 SHARED = {"text": "likes tea"}
-STORE_TOMBSTONES_DDL = """CREATE TABLE memory.store_tombstones (
-    scope text NOT NULL,
-    namespace text[] COLLATE "C" NOT NULL,
-    key text NOT NULL,
-    deleted_at double precision NOT NULL,
-    PRIMARY KEY (scope, namespace, key)
-)"""
 
 
 def _put_thread(saver: HybridSaver, thread: str, user: str, ns: str = "") -> None:
@@ -91,9 +84,6 @@ def filled(pg_url: str, tmp_path: Path) -> tuple[dict[str, str], Path]:
         for u in USERS:
             store.put(("users", u, "memories"), "m1", pg_note(u))
             store.put(("users", u, "prefs"), "shared", SHARED)
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        # HybridStore's tombstone table, as its setup creates it (hybridstore.base).
-        conn.execute(STORE_TOMBSTONES_DDL)
     db = LocalDB.open(sqlite_file)
     local_cached = CachedEmbeddings(fake, SQLiteEmbeddingCache(db), "fake")
     local = LocalStore(db, index={"embed": local_cached})
