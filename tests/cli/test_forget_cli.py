@@ -383,3 +383,58 @@ def test_forget_in_sqlite_mode_clears_langgraph_saver_tables(tmp_path: Path) -> 
         assert not [r for r in lrows if any(_holds(v, "john") for v in r)], table
     assert any(any(_holds(v, "john_doe") for v in r) for r in rows["checkpoints"])
     assert any(any(_holds(v, "john_doe") for v in r) for r in rows["lghm_store"])
+
+
+def test_forget_through_open_memory_hybrid(pg_url: str, tmp_path: Path) -> None:
+    """The real hybrid stack (HybridSaver + HybridStore from open_memory): after forget, the
+    agent recalls nothing of the user and the thread is gone; a look-alike user is intact."""
+    from typing import TypedDict
+
+    from langgraph.graph import START, StateGraph
+
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    class State(TypedDict):
+        msg: str
+
+    def node(state: State) -> State:
+        return {"msg": state["msg"] + "!"}
+
+    cfg = MemoryConfig(
+        memory_type="hybrid", database_url=pg_url, data_dir=tmp_path, embeddings="none"
+    )
+    users = ("john", "john_doe")
+    with open_memory(cfg) as memory:
+        graph = (
+            StateGraph(State)
+            .add_node("n", node)
+            .add_edge(START, "n")
+            .compile(checkpointer=memory.checkpointer)
+        )
+        for u in users:
+            memory.store.put(("users", u, "memories"), "m", {"text": f"fact {marker(u)}"})
+            run: Any = {"configurable": {"thread_id": f"t{marker(u)}", "user_id": u}}
+            graph.invoke({"msg": f"hi {marker(u)}"}, run)
+    env = {
+        "DATABASE_URL": pg_url,
+        "MEMORY_DATA_DIR": str(tmp_path),
+        "MEMORY_TYPE": "hybrid",
+        "MEMORY_EMBEDDINGS": "none",
+    }
+    result = runner.invoke(app, ["forget", "--user", "john", "--json"], env=env, obj=CliContext())
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["threads"] == [f"t{marker('john')}"]
+    assert report["removed"]["postgres"]["items"] == 1
+    for table, rows in _pg_rows(pg_url).items():
+        if table != "public.lghm_checkpoint_tombstones":
+            assert not [r for r in rows if _holds(r, "john")], table
+    for table, lrows in _local_rows(tmp_path / "memory.sqlite").items():
+        assert not [r for r in lrows if any(_holds(v, "john") for v in r)], table
+    with open_memory(cfg) as memory:
+        assert memory.store.search(("users", "john")) == []
+        assert memory.checkpointer.get_tuple({"configurable": {"thread_id": "t<john>"}}) is None
+        kept = memory.store.search(("users", "john_doe"))
+        assert [i.value["text"] for i in kept] == [f"fact {marker('john_doe')}"]
+        tup = memory.checkpointer.get_tuple({"configurable": {"thread_id": "t<john_doe>"}})
+        assert tup is not None and tup.checkpoint["channel_values"]["msg"] == "hi <john_doe>!"
