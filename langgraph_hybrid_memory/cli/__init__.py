@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import typer
 
+from langgraph_hybrid_memory.cli._admin import register as _register_admin
+from langgraph_hybrid_memory.cli._context import CliContext
+from langgraph_hybrid_memory.cli._forget import register as _register_forget
 from langgraph_hybrid_memory.cli._transfer_cmds import register as _register_transfer
 
-__all__ = ["app", "main"]
+__all__ = ["CliContext", "app", "main"]
 
 app = typer.Typer(
     name="lghm",
@@ -19,6 +22,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+_register_admin(app)
+_register_forget(app)
 _register_transfer(app)
 
 

@@ -22,8 +22,9 @@ from langgraph_hybrid_memory._transfer import (
     iter_items,
     list_thread_ids,
 )
+from langgraph_hybrid_memory.cli._context import CliContext, get_context
 from langgraph_hybrid_memory.cli._endpoints import Endpoint, open_backends, parse_endpoint
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
 console = Console(stderr=True)
 
@@ -81,9 +82,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+_ENDPOINTS = "sqlite:PATH, postgres:URL, jsonl:PATH, lghm:, local:PATH or chroma:DIR (source)"
+
+
 def migrate(
-    source: Annotated[str, typer.Option("--from", help="sqlite:PATH, postgres:URL or jsonl:PATH")],
-    target: Annotated[str, typer.Option("--to", help="sqlite:PATH, postgres:URL or jsonl:PATH")],
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option("--from", help=_ENDPOINTS)],
+    target: Annotated[str, typer.Option("--to", help=_ENDPOINTS)],
     what: WhatOption = "all",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only count what would move")] = False,
     as_json: JsonOption = False,
@@ -91,13 +96,17 @@ def migrate(
     """Move threads (with their whole history) and memories between backends.
 
     Idempotent: an interrupted run is simply run again, and nothing is duplicated. Counts are
-    verified at the end.
+    verified at the end. Memories copied into lghm: or local: are embedded with the configured
+    model (MEMORY_EMBEDDINGS), whatever model the source used.
     """
+    cli = get_context(ctx)
     try:
         src, dst = parse_endpoint(source, option="--from"), parse_endpoint(target, option="--to")
         threads, items = _parse_what(what)
-        report = _migrate(src, dst, threads=threads, items=items, dry_run=dry_run, show=not as_json)
-    except ConfigError as exc:
+        report = _migrate(
+            src, dst, threads=threads, items=items, dry_run=dry_run, show=not as_json, cli=cli
+        )
+    except (ConfigError, MissingExtraError) as exc:
         raise _fail(str(exc)) from None
     _print_report(
         f"{'would move' if dry_run else 'moved'}: {src.describe()} -> {dst.describe()}",
@@ -109,7 +118,14 @@ def migrate(
 
 
 def _migrate(
-    src: Endpoint, dst: Endpoint, *, threads: bool, items: bool, dry_run: bool, show: bool
+    src: Endpoint,
+    dst: Endpoint,
+    *,
+    threads: bool,
+    items: bool,
+    dry_run: bool,
+    show: bool,
+    cli: CliContext,
 ) -> dict[str, Any]:
     if src.kind == "jsonl":
         if dst.kind == "jsonl":
@@ -118,7 +134,10 @@ def _migrate(
             raise ConfigError(f"source file {src.location!r} does not exist")
         if dry_run:
             return _count_jsonl(Path(src.location), threads, items)
-        with open_backends(dst, create=True) as target, _progress(show, "importing") as tick:
+        with (
+            open_backends(dst, create=True, cli=cli) as target,
+            _progress(show, "importing") as tick,
+        ):
             report = import_jsonl(
                 src.location,
                 saver=target.saver if threads else None,
@@ -126,7 +145,7 @@ def _migrate(
                 progress=tick,
             )
         return {**report.as_dict(), "verified": True}
-    with open_backends(src, create=False) as source:
+    with open_backends(src, create=False, cli=cli) as source:
         expected = _source_counts(source, threads, items)
         if dry_run:
             return expected
@@ -139,7 +158,7 @@ def _migrate(
                     progress=tick,
                 )
             return {**report.as_dict(), "verified": _matches(expected, report)}
-        with open_backends(dst, create=True) as target:
+        with open_backends(dst, create=True, cli=cli) as target:
             total = TransferReport()
             if threads and source.saver is not None and target.saver is not None:
                 with _progress(show, "threads") as tick:
@@ -173,23 +192,25 @@ def _count_jsonl(path: Path, threads: bool, items: bool) -> dict[str, int]:
 
 
 def export(
+    ctx: typer.Context,
     source: Annotated[str, typer.Option("--from", help="sqlite:PATH or postgres:URL")],
     out: Annotated[Path, typer.Argument(help="the JSONL file to write")],
     what: WhatOption = "all",
     as_json: JsonOption = False,
 ) -> None:
     """Export threads (full history) and memories to a JSON Lines file."""
-    migrate(source=source, target=f"jsonl:{out}", what=what, dry_run=False, as_json=as_json)
+    migrate(ctx, source=source, target=f"jsonl:{out}", what=what, dry_run=False, as_json=as_json)
 
 
 def import_(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="a JSONL file written by `lghm export`")],
     target: Annotated[str, typer.Option("--to", help="sqlite:PATH or postgres:URL")],
     what: WhatOption = "all",
     as_json: JsonOption = False,
 ) -> None:
     """Import a JSON Lines export (idempotent: importing twice changes nothing)."""
-    migrate(source=f"jsonl:{file}", target=target, what=what, dry_run=False, as_json=as_json)
+    migrate(ctx, source=f"jsonl:{file}", target=target, what=what, dry_run=False, as_json=as_json)
 
 
 def register(app: typer.Typer) -> None:
