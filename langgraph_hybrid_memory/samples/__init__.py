@@ -6,8 +6,8 @@
   (`langgraph.types.interrupt`), resumable from another process.
 * `make_chat_model`: `ChatOpenAI` when ``OPENAI_API_KEY`` is set, else `ScriptedChatModel`, a
   deterministic offline model (runs take milliseconds; used by the tests and the demo).
-* `open_backends` / `aopen_backends`: the checkpointer and store the examples and the demo use,
-  chosen by ``MEMORY_TYPE`` (``with open_backends() as memory: ... memory.checkpointer``).
+* `open_backends` / `aopen_backends`: `open_memory` / `aopen_memory` under the names the examples
+  use; ``MEMORY_TYPE`` picks the backends.
 
 Examples:
     >>> from langgraph.checkpoint.memory import InMemorySaver

@@ -3,6 +3,8 @@
 * ``memory``: InMemorySaver + InMemoryStore.
 * ``sqlite``: SqliteSaver / AsyncSqliteSaver on a real file + InMemoryStore.
 * ``postgres``: PostgresSaver + PostgresStore / their async twins on a fresh database.
+* ``open_memory-<MEMORY_TYPE>``: this package's `open_memory()` / `aopen_memory()` for every
+  ``MEMORY_TYPE`` (hybrid and postgres on a fresh database, files in the test's directory).
 
 Stores get a vector index on the memories' ``text`` field (deterministic fake embeddings), so the
 planner's ``search(query=objective)`` is a real vector search where the backend supports it.
@@ -23,9 +25,12 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import StateSnapshot
 
+from langgraph_hybrid_memory import MemoryConfig, aopen_memory, open_memory
 from tests.support import FakeEmbeddings
 
-BACKENDS = [(kind, mode) for kind in ("memory", "sqlite", "postgres") for mode in ("sync", "async")]
+MEMORY_TYPES = ("memory", "sqlite", "postgres", "hybrid")
+KINDS = ("memory", "sqlite", "postgres", *(f"open_memory-{t}" for t in MEMORY_TYPES))
+BACKENDS = [(kind, mode) for kind in KINDS for mode in ("sync", "async")]
 
 
 @dataclass
@@ -83,7 +88,20 @@ async def backend(
         stack = astack.enter_context(ExitStack())
         checkpointer: BaseCheckpointSaver[Any]
         store: BaseStore
-        if kind == "memory":
+        if kind.startswith("open_memory-"):
+            memory_type = kind.removeprefix("open_memory-")
+            settings: dict[str, Any] = {"memory_type": memory_type, "data_dir": tmp_path / "d"}
+            if memory_type in ("postgres", "hybrid"):
+                settings["database_url"] = request.getfixturevalue("pg_url")
+            config = MemoryConfig(**settings)
+            if mode == "sync":
+                memory = stack.enter_context(open_memory(config, embeddings=fake_embeddings))
+            else:
+                memory = await astack.enter_async_context(
+                    aopen_memory(config, embeddings=fake_embeddings)
+                )
+            checkpointer, store = memory.checkpointer, memory.store
+        elif kind == "memory":
             checkpointer, store = InMemorySaver(), InMemoryStore(index=index)
         elif kind == "sqlite":
             path = str(tmp_path / "checkpoints.sqlite")
