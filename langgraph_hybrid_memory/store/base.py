@@ -1154,6 +1154,23 @@ class BasePgVectorStore:
                 yield from self._refresh_plan(stale)
         return [row_to_search_item(r, s) for r, s in scored]
 
+    def _vector_scan_sql(self, columns: Any, conds: Any, *, exact: bool) -> sql.Composed:
+        """Nearest vectors joined to their items. ``exact`` adds ``+ 0`` to the ORDER BY, which
+        makes it unindexable, so the planner scores every row in scope exactly instead of
+        post-filtering an approximate index scan."""
+        order = "({dist}) + 0" if exact else "{dist}"
+        return sql.SQL(
+            "SELECT {cols} {dist} AS distance FROM {vectors} v "
+            "JOIN {items} i ON i.scope = v.scope AND i.namespace = v.namespace "
+            "AND i.key = v.key WHERE {conds} ORDER BY " + order + " LIMIT %s"
+        ).format(
+            cols=columns,
+            dist=self._distance_sql(),
+            vectors=self._t_vectors,
+            items=self._t_items,
+            conds=conds,
+        )
+
     def _distance_sql(self, qparam_alias: str = "v") -> sql.Composable:
         idx = cast(ResolvedIndex, self.index)
         return sql.SQL("{}.embedding {} %s::{}").format(
@@ -1213,17 +1230,7 @@ class BasePgVectorStore:
                             (str(ef),),
                         ),
                         Sql(
-                            sql.SQL(
-                                "SELECT {cols} {dist} AS distance FROM {vectors} v "
-                                "JOIN {items} i ON i.scope = v.scope AND i.namespace = v.namespace "
-                                "AND i.key = v.key WHERE {conds} ORDER BY {dist} LIMIT %s"
-                            ).format(
-                                cols=columns,
-                                dist=self._distance_sql(),
-                                vectors=self._t_vectors,
-                                items=self._t_items,
-                                conds=conds,
-                            ),
+                            self._vector_scan_sql(columns, conds, exact=False),
                             [qtext, *params, qtext, fetch],
                         ),
                     ],
@@ -1235,20 +1242,9 @@ class BasePgVectorStore:
                     # or fewer exist. The exact scan tells which.
                     ann_rows = None
             if ann_rows is None:
-                # `+ 0` makes the ORDER BY unindexable, so the planner scores every row in
-                # scope exactly instead of post-filtering an approximate index scan.
+                # An exact scan: every row in scope scored (see _vector_scan_sql).
                 ann_rows = yield Sql(
-                    sql.SQL(
-                        "SELECT {cols} {dist} AS distance FROM {vectors} v "
-                        "JOIN {items} i ON i.scope = v.scope AND i.namespace = v.namespace "
-                        "AND i.key = v.key WHERE {conds} ORDER BY ({dist}) + 0 LIMIT %s"
-                    ).format(
-                        cols=columns,
-                        dist=self._distance_sql(),
-                        vectors=self._t_vectors,
-                        items=self._t_items,
-                        conds=conds,
-                    ),
+                    self._vector_scan_sql(columns, conds, exact=True),
                     [qtext, *params, qtext, fetch],
                     replica=True,
                 )
