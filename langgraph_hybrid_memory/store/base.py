@@ -82,20 +82,33 @@ MAX_HALFVEC_DIMS = 4000
 # Reciprocal rank fusion constant (Cormack et al. 2009); 60 is the value used almost everywhere.
 RRF_K = 60
 
-# ef_search used for searches through the HNSW index, unless configured. On the benchmark's
-# clustered 384-dim data (m=16, ef_construction=64; bench/bench_store.py), at 20k vectors
-# pgvector's default 40 gives recall@10 0.82, 200 gives 0.991 and 300 gives 0.999 for 1.7x the
-# latency of 40; at 100k, 300 gives 0.973, 500 0.99 and 1000 0.998. Recall at a fixed ef falls
-# as the graph grows, so the default grows as (vectors / 20k) ** 0.35 (300 -> 526 at 100k), up
-# to pgvector's 1000.
-DEFAULT_EF_SEARCH = 300
-EF_SCALE_ROWS = 20000
+# ef_search used for searches through the HNSW index, unless configured. Measured on the
+# benchmark's clustered 384-dim data (bench/bench_store.py, and sweeps of ef_search per index):
+#
+# * m=16, ef_construction=96 (the default): unfiltered recall@10 at 20k vectors 0.991 at ef 150,
+#   at 100k 0.985 at 250, 0.986 at 281, 0.990 at 300; with a 10% metadata filter 0.989 at 320
+#   (20k) and 0.992 at 560 (100k). Hence 160 at 20k, grown as (vectors / 20k) ** 0.35, doubled
+#   for filtered searches.
+# * m=16, ef_construction=64 (pgvector's default, and indexes built by earlier versions of this
+#   package): 300 at 20k gives 0.996 and 526 at 100k 0.986, so such an index keeps the wider beam.
+#
+# ef_construction trades ingest speed for graph quality (row-by-row `batch` ingest at 10k items,
+# against langgraph's PostgresStore at 64: 1.22x faster at 64, 1.06x at 96, 0.92x at 128), and a
+# better graph needs a narrower beam: unfiltered p50 at 100k went from 3.3x langgraph's (at its
+# ef 40, recall 0.71) with 64 to about 2.2-2.7x with 96.
+EF_CALIBRATION: dict[int, float] = {
+    # least ef_construction of the index -> ef_search at EF_SCALE_ROWS vectors
+    96: 160.0,
+    0: 300.0,
+}
 EF_SCALE_EXPONENT = 0.35
+EF_FILTER_FACTOR = 2.0
+EF_SCALE_ROWS = 20000
 MAX_EF_SEARCH = 1000
 # How long a search trusts its cached estimate of the vectors table's size.
 ROWS_ESTIMATE_SECONDS = 60.0
 DEFAULT_M = 16
-DEFAULT_EF_CONSTRUCTION = 64
+DEFAULT_EF_CONSTRUCTION = 96
 # A bulk load at least this large relative to the existing vectors rebuilds the HNSW index after
 # loading instead of maintaining it row by row (row-by-row inserts run at a few hundred rows/s).
 BULK_REBUILD_RATIO = 0.2
@@ -114,12 +127,16 @@ class HNSWIndexConfig(TypedDict, total=False):
     m: int
     """Graph degree (pgvector default 16)."""
     ef_construction: int
-    """Candidate list size while building (pgvector default 64)."""
+    """Candidate list size while building (default 96; pgvector's own default is 64). A
+    better-built graph needs a narrower beam for the same recall, so searches are faster;
+    row-by-row inserts get slower."""
     ef_search: int
     """Candidate list size while searching (raised to the number of rows a search needs).
-    Default: 300 up to 20k vectors, then scaled by ``(vectors / 20000) ** 0.35`` up to 1000, and
-    doubled for filtered searches (recall@10 >= 0.98 on the benchmark's hard data at 20k and
-    100k; pgvector's own default is 40). A configured value is used as is."""
+    Default (index built with ef_construction >= 96): 160 up to 20k vectors, then scaled by
+    ``(vectors / 20000) ** 0.35`` up to 1000, and doubled for filtered searches (recall@10 >=
+    0.98 on the benchmark's hard data at 20k and 100k; pgvector's own default is 40). An index
+    built with a smaller ef_construction (64, pgvector's default) starts from 300: its graph
+    needs the wider beam. A configured value is used as is."""
 
 
 class PgVectorIndexConfig(IndexConfig, total=False):
@@ -926,7 +943,7 @@ class BasePgVectorStore:
         self._t_vectors = sql.Identifier(schema, "vectors")
         self._t_settings = sql.Identifier(schema, "store_settings")
         self._s = s
-        self._rows_estimate: tuple[float, float] | None = None
+        self._rows_estimate: tuple[tuple[float, int], float] | None = None
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -1220,8 +1237,10 @@ class BasePgVectorStore:
                 if idx.ef_search is not None:
                     ef = max(idx.ef_search, min(fetch, MAX_EF_SEARCH))
                 else:
-                    rows = yield from self._vectors_estimate()
-                    ef = auto_ef_search(rows, filtered=bool(op.filter), fetch=fetch)
+                    rows, efc = yield from self._vectors_estimate()
+                    ef = auto_ef_search(
+                        rows, filtered=bool(op.filter), fetch=fetch, ef_construction=efc
+                    )
                 stmts = yield Tx(
                     [
                         Sql(
@@ -1258,18 +1277,26 @@ class BasePgVectorStore:
                 return list(best.values())[:want]
             fetch *= 2
 
-    def _vectors_estimate(self) -> Plan[float]:
-        """The planner's estimate of the vectors table's size, cached for a minute."""
+    def _vectors_estimate(self) -> Plan[tuple[float, int]]:
+        """The planner's estimate of the vectors table's size and the HNSW index's
+        ``ef_construction`` (pgvector's default 64 if the index does not say), cached for a
+        minute."""
         now = time.monotonic()
         cached = self._rows_estimate
         if cached is not None and now - cached[1] < ROWS_ESTIMATE_SECONDS:
             return cached[0]
         rows = yield Sql(
-            "SELECT GREATEST(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = %s::regclass",
-            (self._t_vectors.as_string(None),),
+            "SELECT GREATEST(t.reltuples, 0)::float8 AS n, "
+            "(SELECT o.option_value FROM pg_class ix, pg_options_to_table(ix.reloptions) o "
+            "WHERE ix.oid = to_regclass(%s) AND o.option_name = 'ef_construction') AS efc "
+            "FROM pg_class t WHERE t.oid = %s::regclass",
+            (
+                sql.Identifier(self.schema, VECTOR_INDEX_NAME).as_string(None),
+                self._t_vectors.as_string(None),
+            ),
             replica=True,
         )
-        estimate = float(rows[0]["n"]) if rows else 0.0
+        estimate = (float(rows[0]["n"]), int(rows[0]["efc"] or 64)) if rows else (0.0, 64)
         self._rows_estimate = (estimate, now)
         return estimate
 
@@ -1570,22 +1597,26 @@ class BasePgVectorStore:
                 return total
 
 
-def auto_ef_search(rows: float, *, filtered: bool, fetch: int) -> int:
-    """The default ``hnsw.ef_search`` for a table of about `rows` vectors.
+def auto_ef_search(
+    rows: float, *, filtered: bool, fetch: int, ef_construction: int = DEFAULT_EF_CONSTRUCTION
+) -> int:
+    """The default ``hnsw.ef_search`` for an index of about `rows` vectors built with
+    `ef_construction` (see `EF_CALIBRATION`).
 
     Examples:
         >>> auto_ef_search(5000, filtered=False, fetch=10)
-        300
+        160
         >>> auto_ef_search(100_000, filtered=False, fetch=10)
-        526
+        281
         >>> auto_ef_search(100_000, filtered=True, fetch=10)
-        1000
+        562
+        >>> auto_ef_search(100_000, filtered=False, fetch=10, ef_construction=64)
+        526
     """
-    ef = DEFAULT_EF_SEARCH * max(1.0, rows / EF_SCALE_ROWS) ** EF_SCALE_EXPONENT
-    # A filtered scan needs a wider beam for the same recall: at 20k vectors and ef 300 a 10%
-    # metadata filter gave recall@10 0.971 on the benchmark data, at 600 0.994.
+    base = EF_CALIBRATION[max(k for k in EF_CALIBRATION if k <= ef_construction)]
+    ef = base * max(1.0, rows / EF_SCALE_ROWS) ** EF_SCALE_EXPONENT
     if filtered:
-        ef *= 2
+        ef *= EF_FILTER_FACTOR
     return int(min(MAX_EF_SEARCH, max(ef, fetch)))
 
 

@@ -289,3 +289,29 @@ def test_embed_as_model_string_with_the_local_model(pg_url: str) -> None:
             "coffee",
             "tea",
         )
+
+
+@pytest.mark.parametrize(("hnsw", "built_with"), [({}, 96), ({"ef_construction": 64}, 64)])
+def test_default_beam_follows_how_the_index_was_built(
+    pg_url: str, hnsw: dict[str, int], built_with: int
+) -> None:
+    """The default ef_search is calibrated per index build: an index built with pgvector's
+    ef_construction 64 (as earlier versions of this package did) keeps the wider beam its
+    poorer graph needs, read back from the index itself."""
+    from langgraph_hybrid_memory.store import PgVectorStore
+    from langgraph_hybrid_memory.store.base import auto_ef_search
+
+    fake = FakeEmbeddings(16)
+    with PgVectorStore.from_conn_string(
+        pg_url, index={"dims": 16, "embed": fake, "fields": ["text"], "hnsw": hnsw}
+    ) as s:
+        s.setup()
+        s.put(("u", "1"), "k", {"text": "tea"})
+        rows, efc = s._run(s._vectors_estimate)
+        assert efc == built_with
+        narrow = auto_ef_search(100_000, filtered=False, fetch=10, ef_construction=96)
+        wide = auto_ef_search(100_000, filtered=False, fetch=10, ef_construction=64)
+        assert narrow < wide
+        assert auto_ef_search(rows, filtered=False, fetch=10, ef_construction=efc) == (
+            160 if built_with == 96 else 300
+        )
