@@ -1150,14 +1150,9 @@ class BasePgVectorStore:
             )
             scored: list[tuple[Mapping[str, Any], float | None]] = [(r, None) for r in rows]
         else:
-            vector_hits: list[tuple[Mapping[str, Any], float]] = []
-            keyword_hits: list[tuple[Mapping[str, Any], float]] = []
-            if idx.uses_vectors and query_vector is not None:
-                vector_hits = yield from self._vector_candidates(
-                    op, query_vector, want, conds, params
-                )
-            if idx.uses_keywords:
-                keyword_hits = yield from self._keyword_candidates(op, want, conds, params)
+            vector_hits, keyword_hits = yield from self._ranked_candidates(
+                op, query_vector, want, conds, params
+            )
             if idx.mode == "vector":
                 scored = list(vector_hits)
             elif idx.mode == "keyword":
@@ -1171,22 +1166,104 @@ class BasePgVectorStore:
                 yield from self._refresh_plan(stale)
         return [row_to_search_item(r, s) for r, s in scored]
 
-    def _vector_scan_sql(self, columns: Any, conds: Any, *, exact: bool) -> sql.Composed:
-        """Nearest vectors joined to their items. ``exact`` adds ``+ 0`` to the ORDER BY, which
-        makes it unindexable, so the planner scores every row in scope exactly instead of
-        post-filtering an approximate index scan."""
+    def _ranked_candidates(
+        self,
+        op: SearchOp,
+        qvec: np.ndarray | None,
+        want: int,
+        conds: sql.Composable,
+        params: list[Any],
+    ) -> Plan[tuple[list[tuple[Mapping[str, Any], float]], list[tuple[Mapping[str, Any], float]]]]:
+        """The vector and the keyword candidates of a search, best first, fetched with ONE
+        statement (one round trip; the two rankings are ``UNION ALL`` branches tagged by
+        ``src``). Only a short approximate answer or a multi-field index that needs more rows
+        costs further statements (`_vector_candidates`)."""
+        idx = cast(ResolvedIndex, self.index)
+        branches: list[sql.Composable] = []
+        args: list[Any] = []
+        ef: int | None = None
+        vector_plan: tuple[str, bool, int] | None = None
+        if idx.uses_vectors and qvec is not None:
+            qtext = vector_literal(qvec)
+            exact = idx.ann == "none" or len(op.namespace_prefix) >= self.scope_depth
+            per_item = max(1, len(idx.fields))
+            fetch = want * per_item + (per_item > 1) * want
+            if not exact:
+                ef = yield from self._ef_search(op, fetch)
+            branch, branch_args = self._vector_scan_sql(conds, params, qtext, fetch, exact=exact)
+            branches.append(branch)
+            args += branch_args
+            vector_plan = (qtext, exact, fetch)
+        if idx.uses_keywords:
+            branch, branch_args = self._keyword_sql(op, want, conds, params)
+            branches.append(branch)
+            args += branch_args
+        if not branches:
+            return [], []
+        query: sql.Composed = sql.SQL(" UNION ALL ").join(
+            sql.SQL("({})").format(b) for b in branches
+        )
+        if ef is not None:
+            query, args = _with_hnsw_knobs(query, args, ef)
+        rows = yield Sql(query, args, replica=True)
+        keyword_hits = [(r, float(r["rank"])) for r in rows if r["src"] == "k"]
+        vector_hits: list[tuple[Mapping[str, Any], float]] = []
+        if vector_plan is not None:
+            qtext, exact, fetch = vector_plan
+            vector_hits = yield from self._vector_candidates(
+                op,
+                qtext,
+                want,
+                conds,
+                params,
+                exact=exact,
+                fetch=fetch,
+                first=[r for r in rows if r["src"] == "v"],
+            )
+        return vector_hits, keyword_hits
+
+    def _vector_scan_sql(
+        self, conds: sql.Composable, params: list[Any], qtext: str, fetch: int, *, exact: bool
+    ) -> tuple[sql.Composed, list[Any]]:
+        """The `fetch` nearest vectors in scope joined to their items (``src = 'v'``).
+
+        ``exact`` adds ``+ 0`` to the ORDER BY, which makes it unindexable, so the planner
+        scores every row in scope exactly instead of post-filtering an approximate index scan.
+        Without it the scan reads the HNSW index: run it under `_with_hnsw_knobs`.
+        """
         order = "({dist}) + 0" if exact else "{dist}"
-        return sql.SQL(
-            "SELECT {cols} {dist} AS distance FROM {vectors} v "
-            "JOIN {items} i ON i.scope = v.scope AND i.namespace = v.namespace "
-            "AND i.key = v.key WHERE {conds} ORDER BY " + order + " LIMIT %s"
+        query = sql.SQL(
+            "SELECT 'v'::text AS src, {cols}, ({dist})::float8 AS distance, NULL::float8 AS rank "
+            "FROM {vectors} v JOIN {items} i ON i.scope = v.scope "
+            "AND i.namespace = v.namespace AND i.key = v.key WHERE {knobs} AND {conds} "
+            "ORDER BY " + order + " LIMIT %s"
         ).format(
-            cols=columns,
+            cols=sql.SQL(_CANDIDATE_COLUMNS),
             dist=self._distance_sql(),
             vectors=self._t_vectors,
             items=self._t_items,
+            knobs=sql.SQL("TRUE" if exact else _KNOBS_GATE),
             conds=conds,
         )
+        return query, [qtext, *params, qtext, fetch]
+
+    def _keyword_sql(
+        self, op: SearchOp, want: int, conds: sql.Composable, params: list[Any]
+    ) -> tuple[sql.Composed, list[Any]]:
+        """The `want` best keyword matches (``src = 'k'``): any query word (OR), ranked by
+        ``ts_rank_cd``."""
+        idx = cast(ResolvedIndex, self.index)
+        query = sql.SQL(
+            "SELECT 'k'::text AS src, {cols}, NULL::float8 AS distance, "
+            "ts_rank_cd(i.tsv, q.query)::float8 AS rank FROM {items} i, "
+            # OR of the query's lexemes: a lexeme has no spaces, so every space of the
+            # stripped tsvector's text separates two of them.
+            "(SELECT replace(strip(to_tsvector(%s::regconfig, %s))::text, ' ', ' | ')"
+            "::tsquery AS query) q "
+            "WHERE i.tsv @@ q.query AND {conds} "
+            "ORDER BY rank DESC, i.updated_at DESC LIMIT %s"
+        ).format(cols=sql.SQL(_CANDIDATE_COLUMNS), items=self._t_items, conds=conds)
+        return query, [idx.ts_config, op.query, *params, want]
 
     def _distance_sql(self, qparam_alias: str = "v") -> sql.Composable:
         idx = cast(ResolvedIndex, self.index)
@@ -1203,15 +1280,27 @@ class BasePgVectorStore:
         # l2: negative distance; inner product: `<#>` is the negated dot product.
         return -distance
 
+    def _ef_search(self, op: SearchOp, fetch: int) -> Plan[int]:
+        idx = cast(ResolvedIndex, self.index)
+        if idx.ef_search is not None:
+            return max(idx.ef_search, min(fetch, MAX_EF_SEARCH))
+        rows, efc = yield from self._vectors_estimate()
+        return auto_ef_search(rows, filtered=bool(op.filter), fetch=fetch, ef_construction=efc)
+
     def _vector_candidates(
         self,
         op: SearchOp,
-        qvec: np.ndarray,
+        qtext: str,
         want: int,
         conds: sql.Composable,
         params: list[Any],
+        *,
+        exact: bool,
+        fetch: int,
+        first: list[dict[str, Any]],
     ) -> Plan[list[tuple[Mapping[str, Any], float]]]:
-        """The `want` items closest to `qvec` in scope, best vector per item, best first.
+        """The `want` items closest to the query vector in scope, best vector per item, best
+        first; `first` holds the rows `_ranked_candidates` already fetched.
 
         * A search inside one scope (a prefix at least ``scope_depth`` long, e.g. one user's
           memories) is exact: the scope's rows come from the primary key and are all scored.
@@ -1223,59 +1312,29 @@ class BasePgVectorStore:
         Vectors are fetched in distance order; the first `want` distinct items among them are
         exactly the top `want` by best vector, so the fetch grows until it has them.
         """
-        idx = cast(ResolvedIndex, self.index)
-        qtext = vector_literal(qvec)
-        exact = idx.ann == "none" or len(op.namespace_prefix) >= self.scope_depth
-        per_item = max(1, len(idx.fields))
-        fetch = want * per_item + (per_item > 1) * want
-        columns = sql.SQL(
-            "i.scope, i.namespace, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes, "
-        )
+        rows: list[dict[str, Any]] | None = first
         while True:
-            ann_rows: list[dict[str, Any]] | None = None
-            if not exact:
-                if idx.ef_search is not None:
-                    ef = max(idx.ef_search, min(fetch, MAX_EF_SEARCH))
-                else:
-                    rows, efc = yield from self._vectors_estimate()
-                    ef = auto_ef_search(
-                        rows, filtered=bool(op.filter), fetch=fetch, ef_construction=efc
-                    )
-                stmts = yield Tx(
-                    [
-                        Sql(
-                            "SELECT set_config('hnsw.ef_search', %s, true), "
-                            "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                            (str(ef),),
-                        ),
-                        Sql(
-                            self._vector_scan_sql(columns, conds, exact=False),
-                            [qtext, *params, qtext, fetch],
-                        ),
-                    ],
-                    replica=True,
-                )
-                ann_rows = stmts[1]
-                if len(ann_rows) < fetch:
-                    # Short: the iterative scan gave up before finding enough matching rows,
-                    # or fewer exist. The exact scan tells which.
-                    ann_rows = None
-            if ann_rows is None:
-                # An exact scan: every row in scope scored (see _vector_scan_sql).
-                ann_rows = yield Sql(
-                    self._vector_scan_sql(columns, conds, exact=True),
-                    [qtext, *params, qtext, fetch],
-                    replica=True,
-                )
-            ann_rows.sort(key=lambda r: r["distance"])
+            if rows is None:
+                query, args = self._vector_scan_sql(conds, params, qtext, fetch, exact=exact)
+                if not exact:
+                    ef = yield from self._ef_search(op, fetch)
+                    query, args = _with_hnsw_knobs(query, args, ef)
+                rows = yield Sql(query, args, replica=True)
+            if not exact and len(rows) < fetch:
+                # Short: the iterative scan gave up before finding enough matching rows, or
+                # fewer exist. An exact scan (every row in scope scored) tells which.
+                query, args = self._vector_scan_sql(conds, params, qtext, fetch, exact=True)
+                rows = yield Sql(query, args, replica=True)
+            rows.sort(key=lambda r: r["distance"])
             best: dict[tuple[str, tuple[str, ...], str], tuple[Mapping[str, Any], float]] = {}
-            for r in ann_rows:
+            for r in rows:
                 k = _item_key(r)
                 if k not in best:
                     best[k] = (r, self._score(r["distance"]))
-            if len(best) >= want or len(ann_rows) < fetch:
+            if len(best) >= want or len(rows) < fetch:
                 return list(best.values())[:want]
             fetch *= 2
+            rows = None
 
     def _vectors_estimate(self) -> Plan[tuple[float, int]]:
         """The planner's estimate of the vectors table's size and the HNSW index's
@@ -1299,27 +1358,6 @@ class BasePgVectorStore:
         estimate = (float(rows[0]["n"]), int(rows[0]["efc"] or 64)) if rows else (0.0, 64)
         self._rows_estimate = (estimate, now)
         return estimate
-
-    def _keyword_candidates(
-        self, op: SearchOp, want: int, conds: sql.Composable, params: list[Any]
-    ) -> Plan[list[tuple[Mapping[str, Any], float]]]:
-        """The `want` best keyword matches: any query word (OR), ranked by ``ts_rank_cd``."""
-        idx = cast(ResolvedIndex, self.index)
-        rows = yield Sql(
-            sql.SQL(
-                "SELECT i.scope, i.namespace, i.key, i.value, i.created_at, i.updated_at, "
-                "i.ttl_minutes, ts_rank_cd(i.tsv, q.query) AS rank FROM {items} i, "
-                # OR of the query's lexemes: a lexeme has no spaces, so every space of the
-                # stripped tsvector's text separates two of them.
-                "(SELECT replace(strip(to_tsvector(%s::regconfig, %s))::text, ' ', ' | ')"
-                "::tsquery AS query) q "
-                "WHERE i.tsv @@ q.query AND {conds} "
-                "ORDER BY rank DESC, i.updated_at DESC LIMIT %s"
-            ).format(items=self._t_items, conds=conds),
-            [idx.ts_config, op.query, *params, want],
-            replica=True,
-        )
-        return [(r, float(r["rank"])) for r in rows]
 
     # -- put ---------------------------------------------------------------------------------
 
@@ -1595,6 +1633,33 @@ class BasePgVectorStore:
             total += len(rows)
             if len(rows) < batch_size:
                 return total
+
+
+_CANDIDATE_COLUMNS = (
+    "i.scope, i.namespace, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"
+)
+
+# The HNSW scan's settings travel in the statement itself, so a search is one round trip (no
+# BEGIN / SET LOCAL / COMMIT) and nothing leaks into the session (PgBouncer-safe): the knobs CTE
+# runs as an InitPlan of the gate's one-time filter, before the index scan returns its first
+# row, which is when pgvector reads hnsw.ef_search and hnsw.iterative_scan; set_config(...,
+# true) lasts until the end of the statement's transaction. A test checks that the settings
+# take effect (tests/store/test_search.py).
+_KNOBS_GATE = "(SELECT knobs FROM hnsw_knobs) IS NOT NULL"
+
+
+def _with_hnsw_knobs(
+    query: sql.Composable, args: list[Any], ef_search: int
+) -> tuple[sql.Composed, list[Any]]:
+    """`query` (whose HNSW branch filters on `_KNOBS_GATE`) under the CTE that sets the scan's
+    ``hnsw.ef_search`` and ``hnsw.iterative_scan = relaxed_order`` for this statement only."""
+    return (
+        sql.SQL(
+            "WITH hnsw_knobs AS MATERIALIZED (SELECT set_config('hnsw.ef_search', %s, true) "
+            "|| set_config('hnsw.iterative_scan', 'relaxed_order', true) AS knobs) {}"
+        ).format(query),
+        [str(ef_search), *args],
+    )
 
 
 def auto_ef_search(

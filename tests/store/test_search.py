@@ -315,3 +315,41 @@ def test_default_beam_follows_how_the_index_was_built(
         assert auto_ef_search(rows, filtered=False, fetch=10, ef_construction=efc) == (
             160 if built_with == 96 else 300
         )
+
+
+def test_hnsw_settings_in_the_statement_reach_the_index_scan(pg_url: str) -> None:
+    """A search is one statement: its ef_search / iterative_scan settings are made by a CTE
+    run as an InitPlan before the HNSW scan returns its first row. Prove that pgvector sees
+    them: with iterative scans off, ef_search 5 caps an index scan at 5 rows (default 40);
+    and the store's own knobs turn the iterative scan on (the session's default is off), so a
+    filtered scan at ef_search 5 still fills its LIMIT."""
+    from psycopg import sql
+
+    from langgraph_hybrid_memory._pg import get_connection
+    from langgraph_hybrid_memory.store import PgVectorStore
+    from langgraph_hybrid_memory.store.base import _KNOBS_GATE, _with_hnsw_knobs
+
+    fake = FakeEmbeddings(16)
+    with PgVectorStore.from_conn_string(
+        pg_url, index={"dims": 16, "embed": fake, "fields": ["text"]}
+    ) as s:
+        s.setup()
+        s.batch([PutOp(("u", str(i % 4)), f"k{i}", {"text": f"t{i}"}) for i in range(300)])
+    q = "[" + ",".join(["0.25"] * 16) + "]"
+    with get_connection(pg_url) as conn:
+        conn.execute("SET enable_seqscan = off")  # the planner must take the HNSW index
+        scan = sql.SQL(
+            "SELECT v.key FROM memory.vectors v WHERE {gate} AND v.key LIKE 'k1%%' "
+            "ORDER BY v.embedding <=> %s::vector LIMIT 20"
+        ).format(gate=sql.SQL(_KNOBS_GATE))
+        capped = sql.SQL(
+            "WITH hnsw_knobs AS MATERIALIZED (SELECT set_config('hnsw.ef_search', '5', true) "
+            "|| set_config('hnsw.iterative_scan', 'off', true) AS knobs) {}"
+        ).format(scan)
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(sql.SQL("EXPLAIN ") + capped, [q]))
+        assert "vectors_embedding_idx" in plan
+        assert len(conn.execute(capped, [q]).fetchall()) <= 5
+        knobbed, args = _with_hnsw_knobs(scan, [q], 5)
+        assert len(conn.execute(knobbed, args).fetchall()) == 20
+        # Nothing leaks into the session.
+        assert conn.execute("SHOW hnsw.iterative_scan").fetchone() == {"hnsw.iterative_scan": "off"}
