@@ -53,16 +53,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, TypedDict, cast
 
 import psycopg
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB
-from langgraph_hybrid_memory.errors import FlushTimeoutError, OutboxFullError
+from langgraph_hybrid_memory.errors import ConfigError, FlushTimeoutError, OutboxFullError
 
 __all__ = [
     "Handler",
@@ -71,13 +71,23 @@ __all__ = [
     "PostgresTarget",
     "Replicator",
     "ReplicatorStatus",
+    "check_target",
     "redact",
 ]
 
 logger = logging.getLogger("langgraph_hybrid_memory")
 
-PostgresTarget = str | ConnectionPool[Connection[DictRow]] | Connection[DictRow]
-"""Where a replicator sends: a conninfo/URL, a pool, or one connection."""
+PostgresTarget = (
+    str | ConnectionPool[Connection[DictRow]] | Connection[DictRow] | AsyncConnectionPool[Any]
+)
+"""Where a replicator sends: a conninfo/URL, a pool, or one connection. An asyncio pool is
+accepted too: the replicator is a thread, so it opens its own small sync pool with the same
+conninfo and connection arguments."""
+
+# Connection arguments the package sets itself (see `_pg.CONNECTION_KWARGS`); a user's pool
+# may carry other values for them, which would break the replicator's SQL (e.g. a tuple row
+# factory), so they are not copied from an asyncio pool.
+_OWN_CONNECTION_KWARGS = frozenset({"autocommit", "row_factory", "prepare_threshold"})
 
 DEFAULT_MAX_ENTRIES = 100_000
 RESYNC_EVERY = 256
@@ -158,6 +168,29 @@ _SECRET_PATTERNS = (
     re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE),
     re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)"),
 )
+
+
+def check_target(target: Any) -> None:
+    """Refuse a PostgreSQL target the replicator cannot use, before anything is created."""
+    if isinstance(target, psycopg.AsyncConnection):
+        raise ConfigError(
+            "an AsyncConnection cannot serve the local tier's flusher (a thread), and its "
+            "password cannot be read back to open another; pass the postgresql:// URL or "
+            "an AsyncConnectionPool (or a sync ConnectionPool / Connection)"
+        )
+    if isinstance(target, AsyncConnectionPool) and not (
+        isinstance(target.conninfo, str) and isinstance(target.kwargs, dict | None)
+    ):
+        raise ConfigError(
+            "an AsyncConnectionPool whose conninfo or kwargs is a function cannot be mirrored "
+            "by the local tier's flusher (a thread); pass the postgresql:// URL or a sync "
+            "ConnectionPool"
+        )
+    if not isinstance(target, str | ConnectionPool | Connection | AsyncConnectionPool):
+        raise ConfigError(
+            "the PostgreSQL target must be a postgresql:// URL, a psycopg ConnectionPool or "
+            f"Connection, or an AsyncConnectionPool; got {type(target).__name__}"
+        )
 
 
 def redact(text: str) -> str:
@@ -467,6 +500,7 @@ class Replicator:
         pool_max_size: int = 4,
         start: bool = True,
     ) -> None:
+        check_target(target)
         self.db = db
         self.outbox = Outbox(db, max_entries=max_entries, full_timeout=full_timeout)
         self.outbox.setup()
@@ -488,8 +522,26 @@ class Replicator:
                 name="lghm-replicator",
                 connect_timeout=max(1, round(connect_timeout)),
             )
+        elif isinstance(target, AsyncConnectionPool):
+            self._owns_pool = True
+            self._pool = make_pool(
+                cast(str, target.conninfo),  # check_target refused a function
+                min_size=1,
+                max_size=pool_max_size,
+                name="lghm-replicator",
+                **{
+                    "connect_timeout": max(1, round(connect_timeout)),
+                    **{
+                        k: v
+                        for k, v in cast(dict[str, Any], target.kwargs or {}).items()
+                        if k not in _OWN_CONNECTION_KWARGS
+                    },
+                },
+            )
         elif isinstance(target, ConnectionPool):
             self._pool = target
+        elif isinstance(target, Connection):
+            self._conn = target
         else:
             self._conn = target
         self._conn_lock = threading.Lock()

@@ -27,7 +27,13 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 
 from langgraph_hybrid_memory._migrations import run_migrations
-from langgraph_hybrid_memory._outbox import OutboxEntry, PostgresTarget, Replicator, redact
+from langgraph_hybrid_memory._outbox import (
+    OutboxEntry,
+    PostgresTarget,
+    Replicator,
+    check_target,
+    redact,
+)
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
 from langgraph_hybrid_memory.checkpoint import base as b
 from langgraph_hybrid_memory.checkpoint.base import (
@@ -118,7 +124,10 @@ class HybridSaver(BaseHybridSaver):
     Args:
         local: Path of the local SQLite file, or a `LocalDB` (shared with the store).
         postgres: PostgreSQL URL/conninfo, a `psycopg_pool.ConnectionPool` or a `Connection`
-            (autocommit, ``dict_row``; see `langgraph_hybrid_memory._pg`).
+            (autocommit, ``dict_row``; see `langgraph_hybrid_memory._pg`), or an
+            `AsyncConnectionPool` (the flusher is a thread, so it opens its own small sync pool
+            with the same conninfo and arguments). An `AsyncConnection` is refused with
+            `ConfigError`: it cannot be shared with a thread nor reopened without its password.
         serde: Serializer for both tiers (default langgraph's `JsonPlusSerializer`).
         flush_namespaces: Patterns of the namespaces flushed to PostgreSQL.
         mode: ``"write_behind"`` or ``"write_through"``.
@@ -166,6 +175,7 @@ class HybridSaver(BaseHybridSaver):
                 f"unknown HybridSaver option(s) {sorted(unknown)}; accepted: "
                 f"{sorted(REPLICATOR_OPTIONS)}"
             )
+        check_target(postgres)  # before the local file is opened: bad input changes nothing
         super().__init__(serde=serde)
         self.selector = NamespaceSelector(flush_namespaces)
         self.mode: FlushMode = mode

@@ -70,3 +70,26 @@ async def test_async_graph_interrupt_resume(
         assert {ns.split(":")[0] for ns, _ in remote} <= {"", "executor"}
         states = [s async for s in graph.aget_state_history(config)]
         assert states[0].values["approved"] == "ok"
+
+
+async def test_async_saver_on_an_asyncio_pool(sqlite_path: Path, pg_url: str) -> None:
+    """AsyncPostgresSaver users hold an AsyncConnectionPool: AsyncHybridSaver takes it (its
+    flusher opens a small sync pool with the same conninfo) and the thread reaches PostgreSQL;
+    the user's pool is left open."""
+    from psycopg_pool import AsyncConnectionPool
+
+    async with AsyncConnectionPool(
+        pg_url, kwargs={"autocommit": True}, open=False, min_size=1, max_size=2
+    ) as pool:
+        saver = AsyncHybridSaver(sqlite_path, pool)
+        try:
+            await saver.asetup()
+            config = {"configurable": {"thread_id": "pooled"}}
+            graph = build_graph(saver)
+            assert "__interrupt__" in await graph.ainvoke({"task": "t"}, config)
+            await saver.aflush(timeout=30)
+            assert_tiers_equal(saver, pg_url, "pooled")
+        finally:
+            await saver.aclose()
+        async with pool.connection() as conn:
+            await conn.execute("SELECT 1")  # still usable: not closed by the saver

@@ -155,3 +155,19 @@ def test_write_through_survives_an_outage(private_pg: PrivatePostgres, sqlite_pa
         after = _put_chain(saver, "wt-up", 1)
         assert _pg_ids(url, "wt-up") == after  # inline again, no flush() needed
         assert saver.status()["write_through_degraded"] is False
+
+
+async def test_unusable_postgres_targets_are_refused_before_anything_is_created(
+    sqlite_path: Path, pg_url: str
+) -> None:
+    from langgraph_hybrid_memory import AsyncHybridSaver
+
+    aconn = await psycopg.AsyncConnection.connect(pg_url)
+    try:
+        with pytest.raises(ConfigError, match="AsyncConnectionPool"):
+            AsyncHybridSaver(sqlite_path, aconn)  # type: ignore[arg-type]
+    finally:
+        await aconn.close()
+    with pytest.raises(ConfigError, match="got int"):
+        HybridSaver(sqlite_path, 5432)  # type: ignore[arg-type]
+    assert not sqlite_path.exists()
