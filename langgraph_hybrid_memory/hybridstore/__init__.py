@@ -256,6 +256,10 @@ class HybridStore(BaseStore):
             prepare=self._prepare_remote,
             stream_key="namespaces",
             stream_prefix=hb.STREAM_PREFIX,
+            # Each round of `_replay` is one atomic statement and replays are idempotent in
+            # order, so a store-only batch skips BEGIN/COMMIT: a write-through put is one
+            # round trip to PostgreSQL.
+            transaction=False,
         )
 
     def _remote_target(

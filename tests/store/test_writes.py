@@ -4,7 +4,6 @@ are replaced field by field and carry ``text_hash``, pools ping only idle connec
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import psycopg
 import pytest
 from langgraph.store.base import PutOp
-from psycopg import pq
 
 from langgraph_hybrid_memory import _pg
 from langgraph_hybrid_memory._embeddings import text_hash
@@ -21,38 +19,7 @@ from langgraph_hybrid_memory.store import PgVectorStore
 from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
 from tests.store.conftest import MakeStore
 from tests.support import FakeEmbeddings
-
-
-class Trace:
-    """libpq's protocol trace of every connection of a pool, to count round trips."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file = open(path, "w")
-        self.mark = 0
-
-    def configure(self, conn: Any) -> None:
-        conn.pgconn.trace(self.file.fileno())
-        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-
-    def since_mark(self) -> list[str]:
-        self.file.flush()
-        with open(self.path) as f:
-            f.seek(self.mark)
-            text = f.read()
-        self.mark = os.path.getsize(self.path)
-        return text.splitlines()
-
-    def round_trips(self) -> int:
-        """Messages the client waits on: a simple Query or an extended-protocol Sync."""
-        return sum(
-            1
-            for line in self.since_mark()
-            if line.startswith("F") and line.split("\t")[2] in ("Query", "Sync")
-        )
-
-    def close(self) -> None:
-        self.file.close()
+from tests.support import ProtocolTrace as Trace
 
 
 def _kill(pg_url: str, pid: int) -> None:
