@@ -124,8 +124,9 @@ class HybridStore(BaseStore):
 
     A batch validates every op before any I/O, runs its reads first (they see the state before
     its writes) and then all its writes in one local transaction (last write per key wins); the
-    persistent ones reach PostgreSQL in replicator batches (one transaction per ``batch_size``
-    entries, default 500). TTLs (minutes) apply in both tiers.
+    persistent ones reach PostgreSQL in replicator batches of up to ``batch_size`` entries
+    (default 500), one statement per round of distinct keys, without ``BEGIN``/``COMMIT``: a
+    write-through put is one round trip. TTLs (minutes) apply in both tiers.
 
     Args:
         local: Path of the local SQLite file, or a `LocalDB` (shared with the checkpointer).

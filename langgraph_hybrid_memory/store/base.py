@@ -16,8 +16,13 @@ Tables (in the configured schema, ``memory`` by default):
   namespace prefix is an array comparison (whole labels, no ``LIKE``, no escaping), and
   ``scope`` is the namespace's first `scope_depth` labels joined by ``.`` (labels cannot contain
   a dot), the column Citus distributes by.
-* ``vectors(scope, namespace, key, field, embedding)``: one row per produced text, primary key
-  led by ``scope``, foreign key to ``items`` with ``ON DELETE CASCADE``.
+* ``vectors(scope, namespace, key, field, embedding, text_hash)``: one row per produced text
+  (``text_hash``: sha256 hex of the text, `_embeddings.text_hash`, NULL in rows from before
+  that column), primary key led by ``scope``, foreign key to ``items`` with
+  ``ON DELETE CASCADE``.
+
+A batch's puts and deletes are written by ONE statement (`BasePgVectorStore._write_sql`): one
+round trip, atomic under autocommit.
 """
 
 from __future__ import annotations
@@ -967,6 +972,8 @@ class BasePgVectorStore:
         self._t_settings = sql.Identifier(schema, "store_settings")
         self._s = s
         self._rows_estimate: tuple[float, float] | None = None
+        # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
+        self._write_queries: dict[tuple[bool, bool, str | None], str] = {}
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -1390,8 +1397,7 @@ class BasePgVectorStore:
         """
         d = self.scope_depth
         idx = self.index
-        ctes: list[sql.Composable] = []
-        params: list[Any] = []
+        vec = idx is not None and idx.has_vectors
         deletes = [(n, p) for n, p in enumerate(prepared) if p.value_json is None]
         upserts = [(n, p) for n, p in enumerate(prepared) if p.value_json is not None]
         times = list(guard.times) if guard is not None else []
@@ -1403,38 +1409,73 @@ class BasePgVectorStore:
                 [p.key for _, p in rows],
             ]
 
+        # Parameters in the order of the placeholders of `_write_query`.
+        params: list[Any] = []
         if upserts:
-            ts_config = idx.ts_config if idx is not None else "simple"
-            at_col = sql.SQL(", %s::float8[]") if guard is not None else sql.SQL("")
-            refused = (
-                sql.SQL(
-                    " WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE t.scope = q.scope "
-                    "AND t.namespace = string_to_array(q.ns, '.')::text[] AND t.key = q.key "
-                    "AND t.deleted_at >= q.at)"
-                ).format(t=guard.table)
-                if guard is not None
-                else sql.SQL("")
-            )
-            ctes.append(
-                sql.SQL(
-                    "puts AS (SELECT q.scope, string_to_array(q.ns, '.')::text[] AS namespace, "
-                    "q.key, q.value, q.ttl, q.txt FROM unnest(%s::text[], %s::text[], %s::text[], "
-                    "%s::text[], %s::float8[], %s::text[]{at_col}) "
-                    "AS q(scope, ns, key, value, ttl, txt{at_name}){refused})"
-                ).format(
-                    at_col=at_col,
-                    at_name=sql.SQL(", at" if guard is not None else ""),
-                    refused=refused,
-                )
-            )
             params += [
                 *keys(upserts),
                 [p.value_json for _, p in upserts],
                 [p.ttl for _, p in upserts],
                 [p.keyword_text for _, p in upserts],
             ]
+            if vec:
+                # Each put's produced field names, a JSON array: `vdel` keeps exactly those.
+                params.append([json.dumps([name for name, _ in p.fields]) for _, p in upserts])
             if guard is not None:
                 params.append([times[n] for n, _ in upserts])
+            params.append(idx.ts_config if idx is not None else "simple")
+            if vec:
+                rows = _vector_rows([p for _, p in upserts], vectors)
+                params += [
+                    [scope_of(p.namespace, d) for p, _, _, _ in rows],
+                    [".".join(p.namespace) for p, _, _, _ in rows],
+                    [p.key for p, _, _, _ in rows],
+                    [name for _, name, _, _ in rows],
+                    [vector_literal(v) for _, _, _, v in rows],
+                    [h for _, _, h, _ in rows],
+                ]
+        if deletes:
+            params += keys(deletes)
+            if guard is not None:
+                params.append([times[n] for n, _ in deletes])
+        table = guard.table if guard is not None else None
+        shape = (bool(upserts), bool(deletes), table.as_string(None) if table else None)
+        query = self._write_queries.get(shape)
+        if query is None:
+            query = self._write_queries[shape] = self._write_query(shape[0], shape[1], table)
+        return Sql(query, params)
+
+    def _write_query(self, upserts: bool, deletes: bool, tombstones: sql.Composable | None) -> str:
+        """The text of `_write_sql`'s statement for one shape (cached: it is built once)."""
+        idx = self.index
+        vec = idx is not None and idx.has_vectors
+        guard = tombstones is not None
+        ctes: list[sql.Composable] = []
+        if upserts:
+            refused = (
+                sql.SQL(
+                    " WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE t.scope = q.scope "
+                    "AND t.namespace = string_to_array(q.ns, '.')::text[] AND t.key = q.key "
+                    "AND t.deleted_at >= q.at)"
+                ).format(t=tombstones)
+                if guard
+                else sql.SQL("")
+            )
+            ctes.append(
+                sql.SQL(
+                    "puts AS (SELECT q.scope, string_to_array(q.ns, '.')::text[] AS namespace, "
+                    "q.key, q.value, q.ttl, q.txt{fields} FROM unnest(%s::text[], %s::text[], "
+                    "%s::text[], %s::text[], %s::float8[], %s::text[]{fields_col}{at_col}) "
+                    "AS q(scope, ns, key, value, ttl, txt{fields_name}{at_name}){refused})"
+                ).format(
+                    fields=sql.SQL(", q.fields::jsonb AS fields" if vec else ""),
+                    fields_col=sql.SQL(", %s::text[]" if vec else ""),
+                    fields_name=sql.SQL(", fields" if vec else ""),
+                    at_col=sql.SQL(", %s::float8[]" if guard else ""),
+                    at_name=sql.SQL(", at" if guard else ""),
+                    refused=refused,
+                )
+            )
             ctes.append(
                 sql.SQL(
                     "up AS (INSERT INTO {items} AS i (scope, namespace, key, value, expires_at, "
@@ -1448,9 +1489,8 @@ class BasePgVectorStore:
                     "ttl_minutes = excluded.ttl_minutes, tsv = excluded.tsv)"
                 ).format(items=self._t_items)
             )
-            params.append(ts_config)
-            if idx is not None and idx.has_vectors:
-                rows = _vector_rows([p for _, p in upserts], vectors)
+            if vec:
+                assert idx is not None
                 ctes.append(
                     sql.SQL(
                         "vrows AS (SELECT r.scope, "
@@ -1460,70 +1500,69 @@ class BasePgVectorStore:
                         "AS r(scope, ns, key, field, emb, hash))"
                     )
                 )
-                params += [
-                    [scope_of(p.namespace, d) for p, _, _, _ in rows],
-                    [".".join(p.namespace) for p, _, _, _ in rows],
-                    [p.key for p, _, _, _ in rows],
-                    [name for _, name, _, _ in rows],
-                    [vector_literal(v) for _, _, _, v in rows],
-                    [h for _, _, h, _ in rows],
-                ]
-                # Only rows of puts that are written (a refused put keeps its old vectors).
+                # Guarded: only rows of puts that are written (a refused put keeps its old
+                # vectors); otherwise every put is written.
+                written_only = (
+                    sql.SQL(
+                        " JOIN puts u ON u.scope = r.scope AND u.namespace = r.namespace "
+                        "AND u.key = r.key"
+                    )
+                    if guard
+                    else sql.SQL("")
+                )
                 ctes.append(
                     sql.SQL(
                         "vup AS (INSERT INTO {vectors} AS v (scope, namespace, key, field, "
                         "embedding, text_hash) SELECT r.scope, r.namespace, r.key, r.field, "
-                        "r.emb::{vtype}, r.hash FROM vrows r JOIN puts u ON u.scope = r.scope "
-                        "AND u.namespace = r.namespace AND u.key = r.key "
+                        "r.emb::{vtype}, r.hash FROM vrows r{written_only} "
                         "ON CONFLICT (scope, namespace, key, field) DO UPDATE "
                         "SET embedding = excluded.embedding, text_hash = excluded.text_hash)"
-                    ).format(vectors=self._t_vectors, vtype=sql.SQL(idx.vector_type))
+                    ).format(
+                        vectors=self._t_vectors,
+                        vtype=sql.SQL(idx.vector_type),
+                        written_only=written_only,
+                    )
                 )
+                # `jsonb ? text`: a test per row, cheaper to plan and run than an anti-join.
                 ctes.append(
                     sql.SQL(
                         "vdel AS (DELETE FROM {vectors} v USING puts u WHERE v.scope = u.scope "
-                        "AND v.namespace = u.namespace AND v.key = u.key AND NOT EXISTS "
-                        "(SELECT 1 FROM vrows r WHERE r.scope = v.scope "
-                        "AND r.namespace = v.namespace AND r.key = v.key AND r.field = v.field))"
+                        "AND v.namespace = u.namespace AND v.key = u.key "
+                        "AND NOT (u.fields ? v.field))"
                     ).format(vectors=self._t_vectors)
                 )
         if deletes:
-            at_col = sql.SQL(", %s::float8[]") if guard is not None else sql.SQL("")
             ctes.append(
                 sql.SQL(
                     "dels AS (SELECT q.scope, string_to_array(q.ns, '.')::text[] AS namespace, "
                     "q.key{at} FROM unnest(%s::text[], %s::text[], %s::text[]{at_col}) "
                     "AS q(scope, ns, key{at_name}))"
                 ).format(
-                    at=sql.SQL(", q.at" if guard is not None else ""),
-                    at_col=at_col,
-                    at_name=sql.SQL(", at" if guard is not None else ""),
+                    at=sql.SQL(", q.at" if guard else ""),
+                    at_col=sql.SQL(", %s::float8[]" if guard else ""),
+                    at_name=sql.SQL(", at" if guard else ""),
                 )
             )
-            params += keys(deletes)
-            if guard is not None:
-                params.append([times[n] for n, _ in deletes])
             ctes.append(
                 sql.SQL(
                     "del AS (DELETE FROM {items} i USING dels q WHERE i.scope = q.scope "
                     "AND i.namespace = q.namespace AND i.key = q.key)"
                 ).format(items=self._t_items)
             )
-            if guard is not None:
+            if guard:
                 ctes.append(
                     sql.SQL(
                         "tomb AS (INSERT INTO {t} AS t (scope, namespace, key, deleted_at) "
                         "SELECT q.scope, q.namespace, q.key, q.at FROM dels q "
                         "ON CONFLICT (scope, namespace, key) DO UPDATE "
                         "SET deleted_at = greatest(t.deleted_at, excluded.deleted_at))"
-                    ).format(t=guard.table)
+                    ).format(t=tombstones)
                 )
         written = sql.SQL("(SELECT count(*) FROM puts)" if upserts else "0")
-        return Sql(
-            sql.SQL("WITH {ctes} SELECT {written} AS written").format(
-                ctes=sql.SQL(", ").join(ctes), written=written
-            ),
-            params,
+        return (
+            sql.SQL("WITH {ctes} SELECT {written} AS written")
+            .format(ctes=sql.SQL(", ").join(ctes), written=written)
+            .as_string(None)
         )
 
     def _put_plan(self, prepared: list[_PreparedPut], vectors: np.ndarray) -> Plan[None]:
