@@ -50,7 +50,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypedDict, cast
@@ -444,6 +444,7 @@ class _Registration:
     prepare: Callable[[Connection[DictRow]], None] | None = None
     stream_key: str = "streams"
     stream_prefix: str = ""
+    transaction: bool = True
 
     def label(self, entries: Sequence[OutboxEntry]) -> dict[str, list[str]]:
         """The entries' streams for a log event, e.g. ``{"thread_ids": ["t1"]}``."""
@@ -629,6 +630,7 @@ class Replicator:
         prepare: Callable[[Connection[DictRow]], None] | None = None,
         stream_key: str = "streams",
         stream_prefix: str = "",
+        transaction: bool = True,
     ) -> None:
         """Route `kinds` to `handler`; flush log events are named ``f"{log_as}_flushed"`` and
         ``f"{log_as}_flush_failed"``. Re-registering a kind replaces its handler.
@@ -636,8 +638,14 @@ class Replicator:
         `prepare`, if given, runs on the (autocommit) connection before each batch's transaction
         that includes these kinds, e.g. to apply migrations once PostgreSQL is reachable. Log
         events list the entries' streams under `stream_key`, without `stream_prefix`.
+
+        ``transaction=False`` says the handler needs no transaction around it: each of its
+        statements is atomic on its own, and replaying a batch whose first statements already
+        committed gives the same result (idempotent, in order). A batch whose runs all say so
+        runs on the autocommit connection, without ``BEGIN``/``COMMIT``: two round trips fewer
+        (a one-statement handler then costs one).
         """
-        reg = _Registration(handler, log_as, prepare, stream_key, stream_prefix)
+        reg = _Registration(handler, log_as, prepare, stream_key, stream_prefix, transaction)
         for kind in kinds:
             self._handlers[kind] = reg
         self.wake()
@@ -759,7 +767,14 @@ class Replicator:
                     for reg in {id(r): r for r, _ in runs}.values():
                         if reg.prepare is not None:
                             reg.prepare(conn)
-                    with conn.transaction(), conn.cursor() as cur:
+                    # A transaction unless every handler of the batch can do without one
+                    # (see `register`), and always if the connection does not autocommit.
+                    tx: AbstractContextManager[Any] = (
+                        conn.transaction()
+                        if not conn.autocommit or any(r.transaction for r, _ in runs)
+                        else nullcontext()
+                    )
+                    with tx, conn.cursor() as cur:
                         for reg, run in runs:
                             result = reg.handler(cur, run) or {}
                             agg = counts.setdefault(reg.log_as, {})

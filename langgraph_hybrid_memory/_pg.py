@@ -9,13 +9,22 @@ settings:
   transaction mode work (langgraph issues #6705, #2755).
 * ``row_factory=dict_row``.
 
-Pools health-check a connection before lending it (``check=``) and recycle idle and old ones
-(``max_idle``, ``max_lifetime``), which is what cures "SSL connection has been closed
-unexpectedly" after cloud idle timeouts (langgraph issues #5675, #3716).
+Pools recycle idle and old connections (``max_idle``, ``max_lifetime``), which is what cures "SSL
+connection has been closed unexpectedly" after cloud idle timeouts (langgraph issues #5675,
+#3716), and check a connection before lending it with `check_if_idle` / `acheck_if_idle`: a
+round trip (an empty query) only for a connection that has not been lent for more
+than `IDLE_CHECK_SECONDS`, or whose socket has something to read (a server that terminated or
+restarted sends a last message and closes). A connection in steady use is lent with no extra
+round trip; one that died in between anyway (a silent network drop within the threshold) fails
+its first statement, and the stores retry that once on a fresh connection
+(`store._common.is_dead_connection`).
 """
 
 from __future__ import annotations
 
+import select
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +34,10 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 __all__ = [
     "CONNECTION_KWARGS",
+    "IDLE_CHECK_SECONDS",
+    "acheck_if_idle",
     "aget_connection",
+    "check_if_idle",
     "get_connection",
     "make_async_pool",
     "make_pool",
@@ -40,6 +52,58 @@ CONNECTION_KWARGS: dict[str, Any] = {
 # Recycle idle connections well before typical load-balancer idle timeouts (often 350 s or more).
 POOL_MAX_IDLE_SECONDS = 300.0
 POOL_MAX_LIFETIME_SECONDS = 1800.0
+
+IDLE_CHECK_SECONDS = 5.0
+"""A pooled connection not lent for longer than this is pinged before it is lent again.
+
+Below it a round trip per borrow would double the cost of a one-statement write; connections
+are lost to idle timeouts of minutes (NAT, load balancers), to restarts and failovers (which
+the socket check sees) or to network drops, rare enough that the stores' retry-once covers
+the few seconds in between."""
+
+# When each connection was last lent (monotonic seconds). Weak keys: a closed and dropped
+# connection leaves no entry. The time is that of the borrow, not of the return, so a
+# connection's idle time is overestimated by how long it was used: it is pinged a little more
+# often than needed, never less, and no ``reset=`` callback (a worker hop per return) is needed.
+_last_lent: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def _needs_ping(conn: Connection[Any] | AsyncConnection[Any]) -> bool:
+    now = time.monotonic()
+    last = _last_lent.get(conn)
+    _last_lent[conn] = now
+    if last is None or now - last > IDLE_CHECK_SECONDS:
+        return True
+    if conn.closed or conn.broken:
+        return True
+    try:
+        # An idle connection has nothing to read, unless the server said goodbye (a FATAL
+        # error from pg_terminate_backend or a shutdown, then EOF) or sent a notice: then ping.
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def check_if_idle(conn: Connection[Any]) -> None:
+    """Pool ``check=``: ping `conn` only if it was idle over `IDLE_CHECK_SECONDS` or its
+    socket is readable; raise if the ping fails (the pool then discards it)."""
+    if _needs_ping(conn):
+        try:
+            ConnectionPool.check_connection(conn)
+        except BaseException:
+            _last_lent.pop(conn, None)
+            raise
+
+
+async def acheck_if_idle(conn: AsyncConnection[Any]) -> None:
+    """Async twin of `check_if_idle`."""
+    if _needs_ping(conn):
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except BaseException:
+            _last_lent.pop(conn, None)
+            raise
 
 
 def get_connection(conninfo: str, **kwargs: Any) -> Connection[DictRow]:
@@ -65,6 +129,8 @@ def make_pool(
 ) -> ConnectionPool[Connection[DictRow]]:
     """Build a health-checked pool whose connections have the package's settings.
 
+    A borrow costs no round trip unless the connection was idle (see `check_if_idle`).
+
     `timeout` is how long borrowing a connection may wait (psycopg_pool's default, 30 s); a
     part that falls back to a local tier when PostgreSQL is down passes a shorter one.
     """
@@ -74,7 +140,7 @@ def make_pool(
         max_size=max(min_size, max_size),
         kwargs={**CONNECTION_KWARGS, **kwargs},
         configure=configure,
-        check=ConnectionPool.check_connection,
+        check=check_if_idle,
         max_idle=POOL_MAX_IDLE_SECONDS,
         max_lifetime=POOL_MAX_LIFETIME_SECONDS,
         name=name,
@@ -99,7 +165,7 @@ def make_async_pool(
         max_size=max(min_size, max_size),
         kwargs={**CONNECTION_KWARGS, **kwargs},
         configure=configure,
-        check=AsyncConnectionPool.check_connection,
+        check=acheck_if_idle,
         max_idle=POOL_MAX_IDLE_SECONDS,
         max_lifetime=POOL_MAX_LIFETIME_SECONDS,
         name=name,

@@ -18,10 +18,12 @@ Checkpoints are copied oldest first, so each one's parent exists before it, with
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +35,8 @@ from langgraph.store.base import BaseStore, Item, PutOp
 
 __all__ = [
     "TransferReport",
+    "acopy_items",
+    "aiter_items",
     "copy_items",
     "copy_threads",
     "export_jsonl",
@@ -251,6 +255,49 @@ def _item_from_row(prefix: str, key: str, value: Any, row: Any) -> Item:
     )
 
 
+def _is_async_store(store: BaseStore) -> bool:
+    """Whether `store`'s sync methods cannot be called from its own event loop (langgraph's
+    async stores, `AsyncPgVectorStore`): copy with `acopy_items` then."""
+    from langgraph.store.base.batch import AsyncBatchedBaseStore
+
+    from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
+
+    return isinstance(store, (AsyncBatchedBaseStore, AsyncPgVectorStore))
+
+
+def _async_bulk_put(store: BaseStore) -> Callable[[Iterable[PutOp]], Awaitable[int]] | None:
+    bulk = getattr(store, "bulk_put", None)
+    return bulk if bulk is not None and inspect.iscoroutinefunction(bulk) else None
+
+
+def _counted(
+    items: Iterable[Item], report: TransferReport, progress: Progress | None, every: int
+) -> Iterator[PutOp]:
+    """The items as puts, counted into `report`, `progress` told every `every` items."""
+    pending = 0
+    for item in items:
+        report.items += 1
+        report.namespaces.add(tuple(item.namespace))
+        yield PutOp(tuple(item.namespace), item.key, dict(item.value))
+        pending += 1
+        if progress and pending >= every:
+            progress(pending)
+            pending = 0
+    if progress and pending:
+        progress(pending)
+
+
+def _pages(puts: Iterable[PutOp], size: int) -> Iterator[list[PutOp]]:
+    page: list[PutOp] = []
+    for op in puts:
+        page.append(op)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def copy_items(
     source: BaseStore,
     target: BaseStore,
@@ -259,33 +306,91 @@ def copy_items(
     batch_size: int = _PAGE,
     progress: Progress | None = None,
 ) -> TransferReport:
-    """Copy store items under `namespace_prefix` from `source` to `target`, in batches.
+    """Copy store items under `namespace_prefix` from `source` to `target`.
 
     The target embeds the values with its own index configuration, so moving to a store with
-    another embedding model re-embeds. A target with ``bulk_put`` (``PgVectorStore``) loads
-    through it.
+    another embedding model re-embeds. A target with ``bulk_put`` (``PgVectorStore``) gets every
+    item in ONE ``bulk_put`` call, streamed from the source: one load, so a large copy rebuilds
+    the vector index once after loading instead of maintaining it row by row. Other targets get
+    ``batch`` calls of `batch_size` puts. `progress` is told every `batch_size` items as they
+    are read from the source (a ``bulk_put`` then embeds and loads them all).
+
+    Raises:
+        TypeError: `source` or `target` is an async store (`AsyncPgVectorStore`, langgraph's
+            ``AsyncPostgresStore``...): use ``await acopy_items(...)``.
+    """
+    for store in (source, target):
+        if _is_async_store(store) or _async_bulk_put(store) is not None:
+            raise TypeError(
+                f"{type(store).__name__} is an async store; copy with "
+                "`await acopy_items(source, target, ...)` from async code"
+            )
+    report = TransferReport()
+    puts = _counted(iter_items(source, namespace_prefix), report, progress, batch_size)
+    bulk = getattr(target, "bulk_put", None)
+    if bulk is not None:
+        bulk(puts)
+    else:
+        for page in _pages(puts, batch_size):
+            target.batch(page)
+    return report
+
+
+async def aiter_items(
+    store: BaseStore, namespace_prefix: tuple[str, ...] = ()
+) -> AsyncIterator[Item]:
+    """`iter_items` for async code: an async store is read with ``alist_namespaces`` and one
+    unpaged ``asearch`` per namespace; a sync one with `iter_items`."""
+    if not _is_async_store(store):
+        for item in iter_items(store, namespace_prefix):
+            yield item
+        return
+    namespaces: list[tuple[str, ...]] = []
+    offset = 0
+    while True:
+        page = await store.alist_namespaces(
+            prefix=namespace_prefix or None, limit=_PAGE, offset=offset
+        )
+        namespaces.extend(page)
+        if len(page) < _PAGE:
+            break
+        offset += _PAGE
+    for namespace in namespaces:
+        for item in await store.asearch(namespace, limit=_UNLIMITED):
+            if tuple(item.namespace) == namespace:
+                yield item
+
+
+async def acopy_items(
+    source: BaseStore,
+    target: BaseStore,
+    *,
+    namespace_prefix: tuple[str, ...] = (),
+    batch_size: int = _PAGE,
+    progress: Progress | None = None,
+) -> TransferReport:
+    """Async `copy_items`: either store may be async (`AsyncPgVectorStore`, langgraph's async
+    stores) or sync.
+
+    The source is read first (`progress` told every `batch_size` items), then a target with
+    ``bulk_put`` gets every item in one call (awaited if async, in a worker thread if not);
+    others get ``abatch`` calls of `batch_size` puts.
     """
     report = TransferReport()
+    # Read first (an async source cannot feed a bulk_put's sync iteration), counting as read.
+    items = [item async for item in aiter_items(source, namespace_prefix)]
+    puts = list(_counted(items, report, progress, batch_size))
+    del items
+    abulk = _async_bulk_put(target)
     bulk = getattr(target, "bulk_put", None)
-    batch: list[PutOp] = []
-
-    def send() -> None:
-        if bulk is not None:
-            bulk(batch)
-        else:
-            target.batch(batch)
-        if progress:
-            progress(len(batch))
-        batch.clear()
-
-    for item in iter_items(source, namespace_prefix):
-        batch.append(PutOp(tuple(item.namespace), item.key, dict(item.value)))
-        report.items += 1
-        report.namespaces.add(tuple(item.namespace))
-        if len(batch) >= batch_size:
-            send()
-    if batch:
-        send()
+    if abulk is not None:
+        await abulk(puts)
+    elif bulk is not None:
+        # A sync store's bulk load off the event loop.
+        await asyncio.to_thread(bulk, puts)
+    else:
+        for page in _pages(puts, batch_size):
+            await target.abatch(page)
     return report
 
 
@@ -421,44 +526,61 @@ def import_jsonl(
 ) -> TransferReport:
     """Load a file written by `export_jsonl` into `saver` and/or `store` (idempotent).
 
+    Items go to a store with ``bulk_put`` in one call after the file is read (one load, one
+    index rebuild), to others in ``batch`` calls of `batch_size`.
+
     Raises:
         ValueError: a malformed line (its number is in the message). Records before it are kept.
+        TypeError: `store` is an async store.
     """
     if isinstance(source, (str, Path)):
         with open(source, encoding="utf-8") as fh:
             return import_jsonl(
                 fh, saver=saver, store=store, batch_size=batch_size, progress=progress
             )
+    if store is not None and (_is_async_store(store) or _async_bulk_put(store) is not None):
+        raise TypeError(
+            f"{type(store).__name__} is an async store; import into a sync store (e.g. "
+            "PgVectorStore) or read the file and call `await store.bulk_put(...)`"
+        )
     report = TransferReport()
     threads: set[str] = set()
     batch: list[PutOp] = []
+    bulk = getattr(store, "bulk_put", None) if store is not None else None
 
     def send() -> None:
         assert store is not None
-        bulk = getattr(store, "bulk_put", None)
         if bulk is not None:
             bulk(batch)
         else:
             store.batch(batch)
         batch.clear()
 
-    for record in _read_records(source):
-        kind = record["kind"]
-        if kind == "checkpoint" and saver is not None:
-            report.writes += _put_tuple(saver, _tuple_from_record(record))
-            report.checkpoints += 1
-            threads.add(record["thread_id"])
-        elif kind == "item" and store is not None:
-            namespace = tuple(record["namespace"])
-            batch.append(PutOp(namespace, record["key"], record["value"]))
-            report.items += 1
-            report.namespaces.add(namespace)
-            if len(batch) >= batch_size:
-                send()
-        else:
-            continue
-        if progress:
-            progress(1)
+    try:
+        for record in _read_records(source):
+            kind = record["kind"]
+            if kind == "checkpoint" and saver is not None:
+                report.writes += _put_tuple(saver, _tuple_from_record(record))
+                report.checkpoints += 1
+                threads.add(record["thread_id"])
+            elif kind == "item" and store is not None:
+                namespace = tuple(record["namespace"])
+                batch.append(PutOp(namespace, record["key"], record["value"]))
+                report.items += 1
+                report.namespaces.add(namespace)
+                # A bulk_put target loads everything at once (one index rebuild after a large
+                # load); others take batches.
+                if bulk is None and len(batch) >= batch_size:
+                    send()
+            else:
+                continue
+            if progress:
+                progress(1)
+    except ValueError:
+        # A malformed line: the records before it are kept, as documented.
+        if batch:
+            send()
+        raise
     if batch:
         send()
     report.threads = len(threads)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from psycopg import pq
 
 
 class FakeEmbeddings(Embeddings):
@@ -91,3 +93,36 @@ class PrivatePostgres:
             self._server.cleanup()
         finally:
             shutil.rmtree(self.pgdata, ignore_errors=True)
+
+
+class ProtocolTrace:
+    """libpq's protocol trace of connections (a pool's ``configure=``), to count round trips:
+    the real messages the client sent, no database faked."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = open(path, "w")
+        self.mark = 0
+
+    def configure(self, conn: Any) -> None:
+        conn.pgconn.trace(self.file.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    def since_mark(self) -> list[str]:
+        self.file.flush()
+        with open(self.path) as f:
+            f.seek(self.mark)
+            text = f.read()
+        self.mark = os.path.getsize(self.path)
+        return text.splitlines()
+
+    def round_trips(self) -> int:
+        """Messages the client waits on: a simple Query or an extended-protocol Sync."""
+        return sum(
+            1
+            for line in self.since_mark()
+            if line.startswith("F") and line.split("\t")[2] in ("Query", "Sync")
+        )
+
+    def close(self) -> None:
+        self.file.close()

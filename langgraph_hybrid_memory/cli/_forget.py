@@ -82,7 +82,23 @@ def _pg_sql(template: str, schema: str) -> sql.Composed:
 
 PG_COUNT_ITEMS = "SELECT count(*) AS n FROM {s}.items WHERE " + _USER_COND
 PG_COUNT_VECTORS = "SELECT count(*) AS n FROM {s}.vectors WHERE " + _USER_COND
-PG_USER_HASHES = "SELECT DISTINCT text_hash FROM {s}.vectors WHERE " + _USER_COND
+PG_USER_HASHES = (
+    "SELECT DISTINCT text_hash FROM {s}.vectors WHERE text_hash IS NOT NULL AND " + _USER_COND
+)
+# Vector rows written before the text_hash migration have NULL there: their items' values are
+# hashed instead (as the default whole-value index embeds them).
+PG_ANY_NULL_HASH = "SELECT EXISTS (SELECT 1 FROM {s}.vectors WHERE text_hash IS NULL) AS any"
+_NULL_HASH_VECTORS = (
+    " AND EXISTS (SELECT 1 FROM {s}.vectors v WHERE v.scope = i.scope "
+    "AND v.namespace = i.namespace AND v.key = i.key AND v.text_hash IS NULL)"
+)
+_USER_COND_I = "i.namespace[1] = %s AND i.namespace[2] = %s"
+PG_USER_NULL_HASH_VALUES = (
+    "SELECT i.value FROM {s}.items i WHERE " + _USER_COND_I + _NULL_HASH_VECTORS
+)
+PG_OTHER_NULL_HASH_VALUES = (
+    "SELECT i.value FROM {s}.items i WHERE (" + _USER_COND_I + ") IS NOT TRUE" + _NULL_HASH_VECTORS
+)
 PG_OTHER_HASHES = (
     "SELECT DISTINCT text_hash FROM {s}.vectors WHERE text_hash = ANY(%s) AND ("
     + _USER_COND
@@ -221,6 +237,10 @@ def _pg_scan(conn: Connection[DictRow], cli: CliContext, plan: _Plan) -> dict[st
     present["text_hash"] = present["vectors"] and (
         conn.execute(PG_HAS_COLUMN, (s, "vectors", "text_hash")).fetchone() is not None
     )
+    present["null_hashes"] = present["vectors"] and (
+        not present["text_hash"]
+        or bool(conn.execute(_pg_sql(PG_ANY_NULL_HASH, s)).fetchone()["any"])  # type: ignore[index]
+    )
     if present["checkpoints"]:
         plan.threads |= {r["thread_id"] for r in conn.execute(PG_USER_THREADS, (plan.user,))}
     if present["items"]:
@@ -231,6 +251,11 @@ def _pg_scan(conn: Connection[DictRow], cli: CliContext, plan: _Plan) -> dict[st
             plan.user_hashes |= {
                 r["text_hash"] for r in conn.execute(_pg_sql(PG_USER_HASHES, s), ids)
             }
+            if present["null_hashes"]:
+                # Rows from before the text_hash migration: hash the values instead.
+                plan.user_hashes |= _value_hashes(
+                    r["value"] for r in conn.execute(_pg_sql(PG_USER_NULL_HASH_VALUES, s), ids)
+                )
         else:
             # Older vectors tables have no text_hash: hash the texts the store embedded.
             plan.user_hashes |= _value_hashes(
@@ -250,10 +275,13 @@ def _pg_others(
             r["text_hash"]
             for r in conn.execute(_pg_sql(PG_OTHER_HASHES, s), (sorted(plan.user_hashes), *ids))
         }
-    else:
-        # A server-side cursor (in a read transaction) streams the values instead of loading all.
+    if present["null_hashes"]:
+        # Items whose vectors have no text_hash (no column, or rows from before it): hash their
+        # values. A server-side cursor (in a read transaction) streams them instead of loading
+        # all.
+        query = PG_OTHER_NULL_HASH_VALUES if present["text_hash"] else PG_OTHER_VALUES
         with conn.transaction(), conn.cursor(name="lghm_forget_scan") as cur:
-            cur.execute(_pg_sql(PG_OTHER_VALUES, s), ids)
+            cur.execute(_pg_sql(query, s), ids)
             plan.other_hashes |= _value_hashes(r["value"] for r in cur) & plan.user_hashes
 
 

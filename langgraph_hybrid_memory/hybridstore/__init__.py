@@ -29,7 +29,7 @@ from langgraph.store.base import (
     SearchOp,
     TTLConfig,
 )
-from psycopg import Connection, Cursor
+from psycopg import Connection, Cursor, sql
 from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool
 
@@ -51,8 +51,8 @@ from langgraph_hybrid_memory.store.base import (
     PgVectorIndexConfig,
     PgVectorTTLConfig,
     Sql,
+    WriteGuard,
     _PreparedPut,
-    scope_of,
 )
 
 __all__ = ["HybridStore", "HybridStoreStatus", "NamespaceRouter", "Tier"]
@@ -124,8 +124,9 @@ class HybridStore(BaseStore):
 
     A batch validates every op before any I/O, runs its reads first (they see the state before
     its writes) and then all its writes in one local transaction (last write per key wins); the
-    persistent ones reach PostgreSQL in replicator batches (one transaction per ``batch_size``
-    entries, default 500). TTLs (minutes) apply in both tiers.
+    persistent ones reach PostgreSQL in replicator batches of up to ``batch_size`` entries
+    (default 500), one statement per round of distinct keys, without ``BEGIN``/``COMMIT``: a
+    write-through put is one round trip. TTLs (minutes) apply in both tiers.
 
     Args:
         local: Path of the local SQLite file, or a `LocalDB` (shared with the checkpointer).
@@ -256,6 +257,10 @@ class HybridStore(BaseStore):
             prepare=self._prepare_remote,
             stream_key="namespaces",
             stream_prefix=hb.STREAM_PREFIX,
+            # Each round of `_replay` is one atomic statement and replays are idempotent in
+            # order, so a store-only batch skips BEGIN/COMMIT: a write-through put is one
+            # round trip to PostgreSQL.
+            transaction=False,
         )
 
     def _remote_target(
@@ -705,64 +710,48 @@ class HybridStore(BaseStore):
 
     def _replay(self, cur: Cursor[DictRow], entries: Sequence[OutboxEntry]) -> dict[str, int]:
         """Outbox handler: apply entries in order, idempotently, refusing puts older than a
-        tombstone."""
-        d = self.remote.scope_depth
-        ops = [(e, hb.decode_payload(e.kind, e.payload)) for e in entries]
-        keys = {(tuple(op.namespace), op.key) for _, op in ops}
-        cur.execute(
-            hb.prepare_select_tombstones(self.remote.schema),
-            (
-                [scope_of(ns, d) for ns, _ in keys],
-                [".".join(ns) for ns, _ in keys],
-                [k for _, k in keys],
-            ),
-        )
-        tombs: dict[tuple[tuple[str, ...], str], float] = {
-            (tuple(r["ns"].split(".")), r["key"]): float(r["deleted_at"]) for r in cur.fetchall()
-        }
-        batch: dict[tuple[tuple[str, ...], str], tuple[_PreparedPut, list[list[float]]]] = {}
-        new_tombs: dict[tuple[tuple[str, ...], str], float] = {}
+        tombstone.
+
+        Entries go in rounds of distinct keys (a repeated key starts a new round, which keeps
+        the entries' order); each round is ONE statement (`PgVectorStore._write_sql` with a
+        `WriteGuard`) that checks the tombstones, writes items and vectors and records the
+        deletes' tombstones, so a write-through put costs one statement.
+        """
+        guard_table = sql.Identifier(self.remote.schema, hb.TOMBSTONES_TABLE)
+        dims = self.remote.index.dims if self.remote.index is not None else None
+        batch: dict[tuple[tuple[str, ...], str], tuple[_PreparedPut, list[list[float]], float]]
+        batch = {}
         counts = {"puts": 0, "deletes": 0, "refused": 0}
 
         def send() -> None:
             if not batch:
                 return
-            prepared = [p for p, _ in batch.values()]
-            vectors = [v for p, vs in batch.values() if p.value_json is not None for v in vs]
-            dims = self.remote.index.dims if self.remote.index is not None else 0
+            prepared = [p for p, _, _ in batch.values()]
+            vectors = [v for p, vs, _ in batch.values() if p.value_json is not None for v in vs]
             arr = np.asarray(vectors, dtype=float).reshape(len(vectors), dims or 0)
-            for step in self.remote._put_statements(prepared, arr):
-                assert isinstance(step, Sql)
-                cur.execute(step.query, step.params)
+            step = self.remote._write_sql(
+                prepared, arr, guard=WriteGuard(guard_table, [t for _, _, t in batch.values()])
+            )
+            cur.execute(step.query, step.params)
+            row = cur.fetchone()
+            written = int(row["written"]) if row is not None else 0
+            counts["puts"] += written
+            counts["refused"] += sum(p.value_json is not None for p in prepared) - written
             batch.clear()
 
-        for entry, op in ops:
+        for entry in entries:
+            op = hb.decode_payload(entry.kind, entry.payload)
             key = (tuple(op.namespace), op.key)
             if key in batch:
                 send()  # one statement per key per round keeps the entries' order
-            if op.value is None:
-                batch[key] = (self.remote._prepare_put(op), [])
-                new_tombs[key] = max(new_tombs.get(key, 0.0), entry.created_at)
-                tombs[key] = max(tombs.get(key, 0.0), entry.created_at)
-                counts["deletes"] += 1
-                continue
-            if tombs.get(key, float("-inf")) >= entry.created_at:
-                counts["refused"] += 1
-                continue
             prepared = self.remote._prepare_put(op)
-            batch[key] = (prepared, self._vectors(prepared, hb.payload_vectors(entry.payload)))
-            counts["puts"] += 1
+            if op.value is None:
+                batch[key] = (prepared, [], entry.created_at)
+                counts["deletes"] += 1
+            else:
+                vecs = self._vectors(prepared, hb.payload_vectors(entry.payload))
+                batch[key] = (prepared, vecs, entry.created_at)
         send()
-        if new_tombs:
-            cur.execute(
-                hb.prepare_upsert_tombstones(self.remote.schema),
-                (
-                    [scope_of(ns, d) for ns, _ in new_tombs],
-                    [".".join(ns) for ns, _ in new_tombs],
-                    [k for _, k in new_tombs],
-                    list(new_tombs.values()),
-                ),
-            )
         return counts
 
     def _vectors(

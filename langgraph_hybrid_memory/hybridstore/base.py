@@ -270,26 +270,6 @@ HYBRID_MIGRATIONS = [
 ]
 
 
-def prepare_select_tombstones(schema: str) -> sql.Composed:
-    """Rows ``(ns, key, deleted_at)`` for the given ``(scope[], ns[], key[])`` arrays."""
-    return sql.SQL(
-        "SELECT q.ns, q.key, t.deleted_at FROM unnest(%s::text[], %s::text[], %s::text[]) "
-        "AS q(scope, ns, key) JOIN {t} t ON t.scope = q.scope AND t.key = q.key "
-        "AND t.namespace = string_to_array(q.ns, '.')::text[]"
-    ).format(t=sql.Identifier(schema, TOMBSTONES_TABLE))
-
-
-def prepare_upsert_tombstones(schema: str) -> sql.Composed:
-    """Record deletes ``(scope[], ns[], key[], deleted_at[])``; the latest time is kept."""
-    return sql.SQL(
-        "INSERT INTO {t} AS t (scope, namespace, key, deleted_at) "
-        "SELECT q.scope, string_to_array(q.ns, '.')::text[], q.key, q.at "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[]) AS q(scope, ns, key, at) "
-        "ON CONFLICT (scope, namespace, key) DO UPDATE "
-        "SET deleted_at = greatest(t.deleted_at, excluded.deleted_at)"
-    ).format(t=sql.Identifier(schema, TOMBSTONES_TABLE))
-
-
 def prepare_delete_old_tombstones(schema: str) -> sql.Composed:
     """Drop tombstones older than a cutoff (Unix seconds)."""
     return sql.SQL("DELETE FROM {t} WHERE deleted_at < %s").format(

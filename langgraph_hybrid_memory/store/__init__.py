@@ -91,8 +91,9 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
       "omit_expired": True, "sweep_interval_minutes": 5}``; expired items are never returned
       (unless ``omit_expired=False``) and `sweep_ttl` / `start_ttl_sweeper` delete them.
     * A batch applies its reads first (they see the state before the batch), then all its
-      puts and deletes in one transaction (the last put per key wins); bad input raises before
-      anything is written.
+      puts and deletes, with their vectors, in ONE statement (atomic; the last put per key
+      wins), so a put costs one round trip (pooled connections are not pinged before use
+      unless idle, see `_pg.check_if_idle`); bad input raises before anything is written.
 
     Args:
         conn: A psycopg `Connection` (autocommit, as `_pg.get_connection` makes) or a
@@ -254,7 +255,7 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
     # -- BaseStore ---------------------------------------------------------------------------
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run `ops`: reads first (pre-batch state), then all writes in one transaction."""
+        """Run `ops`: reads first (pre-batch state), then all writes in one statement."""
         ops = list(ops)
         return self._run(lambda: self._batch_plan(ops))
 

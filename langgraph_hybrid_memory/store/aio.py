@@ -211,7 +211,7 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
     # -- BaseStore ---------------------------------------------------------------------------
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run `ops`: reads first (pre-batch state), then all writes in one transaction."""
+        """Run `ops`: reads first (pre-batch state), then all writes in one statement."""
         ops = list(ops)
         return await self._run(lambda: self._batch_plan(ops))
 

@@ -16,8 +16,13 @@ Tables (in the configured schema, ``memory`` by default):
   namespace prefix is an array comparison (whole labels, no ``LIKE``, no escaping), and
   ``scope`` is the namespace's first `scope_depth` labels joined by ``.`` (labels cannot contain
   a dot), the column Citus distributes by.
-* ``vectors(scope, namespace, key, field, embedding)``: one row per produced text, primary key
-  led by ``scope``, foreign key to ``items`` with ``ON DELETE CASCADE``.
+* ``vectors(scope, namespace, key, field, embedding, text_hash)``: one row per produced text
+  (``text_hash``: sha256 hex of the text, `_embeddings.text_hash`, NULL in rows from before
+  that column), primary key led by ``scope``, foreign key to ``items`` with
+  ``ON DELETE CASCADE``.
+
+A batch's puts and deletes are written by ONE statement (`BasePgVectorStore._write_sql`): one
+round trip, atomic under autocommit.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from psycopg.abc import Buffer
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._filters import validate_filter
 from langgraph_hybrid_memory._migrations import Migration
 from langgraph_hybrid_memory.errors import (
@@ -454,6 +460,13 @@ CREATE TABLE IF NOT EXISTS vectors (
         )
     else:
         out.append(Migration("SELECT 1", description="no ANN index"))
+    out.append(
+        Migration(
+            # NULL in rows written before this migration (`lghm forget` hashes their values).
+            "ALTER TABLE vectors ADD COLUMN IF NOT EXISTS text_hash text",
+            description="text_hash: sha256 of the embedded text, as the embedding cache keys it",
+        )
+    )
     return out
 
 
@@ -902,6 +915,38 @@ class _PreparedPut:
     keyword_text: str | None = None
 
 
+@dataclass(frozen=True)
+class WriteGuard:
+    """Tombstones for a write statement (`HybridStore`'s outbox replay).
+
+    `times` has one Unix time per prepared put or delete, in order: a put is refused if its
+    key's tombstone in `table` is at least as recent; a delete records its time there.
+    """
+
+    table: sql.Composable
+    times: Sequence[float]
+
+
+def _vector_rows(
+    puts: Sequence[_PreparedPut], vectors: np.ndarray
+) -> list[tuple[_PreparedPut, str, str, np.ndarray]]:
+    """``(put, field, text_hash, vector)`` per produced text, `vectors` in the same order.
+
+    A field produced twice for one item (e.g. a path listed twice) keeps its first vector: one
+    statement may not write the same ``(key, field)`` row twice.
+    """
+    out: list[tuple[_PreparedPut, str, str, np.ndarray]] = []
+    seen: set[tuple[int, str]] = set()
+    n = 0
+    for p in puts:
+        for name, text in p.fields:
+            if (id(p), name) not in seen:
+                seen.add((id(p), name))
+                out.append((p, name, text_hash(text), vectors[n]))
+            n += 1
+    return out
+
+
 class BasePgVectorStore:
     """State and plans shared by `PgVectorStore` and `AsyncPgVectorStore` (no I/O)."""
 
@@ -944,6 +989,8 @@ class BasePgVectorStore:
         self._t_settings = sql.Identifier(schema, "store_settings")
         self._s = s
         self._rows_estimate: tuple[tuple[float, int], float] | None = None
+        # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
+        self._write_queries: dict[tuple[bool, bool, str | None], str] = {}
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -1384,99 +1431,208 @@ class BasePgVectorStore:
             )
         return _PreparedPut(ns, key, value_json, ttl, fields, keyword_text)
 
-    def _put_statements(
-        self, prepared: list[_PreparedPut], vectors: np.ndarray
-    ) -> list[Sql | CopyIn]:
+    def _write_sql(
+        self,
+        prepared: Sequence[_PreparedPut],
+        vectors: np.ndarray,
+        *,
+        guard: WriteGuard | None = None,
+    ) -> Sql:
+        """ONE statement for all of a batch's puts and deletes, with their vectors.
+
+        Data-modifying CTEs run on one snapshot in an unspecified order and may not touch a row
+        twice, so each writes rows no other one touches:
+
+        * ``up`` upserts the put items; ``del`` deletes the deleted ones (their vectors go by
+          the foreign key's ``ON DELETE CASCADE``). The keys are distinct (last put per key
+          wins before this), so the two never meet.
+        * ``vup`` upserts the produced ``(key, field)`` vector rows (``ON CONFLICT DO UPDATE``),
+          ``vdel`` deletes the put items' vector rows whose field is no longer produced: the
+          two sets are disjoint. Foreign keys are checked at the end of the statement, so a
+          vector of an item inserted by ``up`` passes.
+
+        Under autocommit a single statement is atomic: a failure leaves the store as it was,
+        and a put costs one round trip. (A concurrent put of the same key whose set of indexed
+        fields differs can keep the other put's extra field rows: ``vdel`` reads its snapshot.
+        Puts of the same fields replace each other's rows, last writer wins.)
+
+        `guard` is `HybridStore`'s replay: puts older than their key's tombstone are refused
+        in the same statement, and deletes record their tombstones. The result's one row has
+        ``written``, the number of puts applied.
+        """
         d = self.scope_depth
-        deletes = [p for p in prepared if p.value_json is None]
-        upserts = [p for p in prepared if p.value_json is not None]
-        out: list[Sql | CopyIn] = []
-        if deletes:
-            out.append(
-                Sql(
-                    sql.SQL(
-                        "DELETE FROM {items} i USING unnest(%s::text[], %s::text[], %s::text[]) "
-                        "AS q(scope, ns, key) WHERE i.scope = q.scope AND i.key = q.key "
-                        "AND i.namespace = string_to_array(q.ns, '.')::text[]"
-                    ).format(items=self._t_items),
-                    (
-                        [scope_of(p.namespace, d) for p in deletes],
-                        [".".join(p.namespace) for p in deletes],
-                        [p.key for p in deletes],
-                    ),
-                )
-            )
+        idx = self.index
+        vec = idx is not None and idx.has_vectors
+        deletes = [(n, p) for n, p in enumerate(prepared) if p.value_json is None]
+        upserts = [(n, p) for n, p in enumerate(prepared) if p.value_json is not None]
+        times = list(guard.times) if guard is not None else []
+
+        def keys(rows: Sequence[tuple[int, _PreparedPut]]) -> list[Any]:
+            return [
+                [scope_of(p.namespace, d) for _, p in rows],
+                [".".join(p.namespace) for _, p in rows],
+                [p.key for _, p in rows],
+            ]
+
+        # Parameters in the order of the placeholders of `_write_query`.
+        params: list[Any] = []
         if upserts:
-            ts_config = self.index.ts_config if self.index is not None else "simple"
-            out.append(
-                Sql(
-                    sql.SQL(
-                        "INSERT INTO {items} AS i (scope, namespace, key, value, expires_at, "
-                        "ttl_minutes, tsv) "
-                        "SELECT q.scope, string_to_array(q.ns, '.')::text[], q.key, "
-                        "q.value::jsonb, now() + make_interval(secs => q.ttl * 60), q.ttl, "
-                        "CASE WHEN q.txt IS NULL THEN NULL "
-                        "ELSE to_tsvector(%s::regconfig, q.txt) END "
-                        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
-                        "%s::float8[], %s::text[]) AS q(scope, ns, key, value, ttl, txt) "
-                        "ON CONFLICT (scope, namespace, key) DO UPDATE SET value = excluded.value, "
-                        "updated_at = now(), expires_at = excluded.expires_at, "
-                        "ttl_minutes = excluded.ttl_minutes, tsv = excluded.tsv"
-                    ).format(items=self._t_items),
-                    (
-                        ts_config,
-                        [scope_of(p.namespace, d) for p in upserts],
-                        [".".join(p.namespace) for p in upserts],
-                        [p.key for p in upserts],
-                        [p.value_json for p in upserts],
-                        [p.ttl for p in upserts],
-                        [p.keyword_text for p in upserts],
-                    ),
+            params += [
+                *keys(upserts),
+                [p.value_json for _, p in upserts],
+                [p.ttl for _, p in upserts],
+                [p.keyword_text for _, p in upserts],
+            ]
+            if vec:
+                # Each put's produced field names, a JSON array: `vdel` keeps exactly those.
+                params.append([json.dumps([name for name, _ in p.fields]) for _, p in upserts])
+            if guard is not None:
+                params.append([times[n] for n, _ in upserts])
+            params.append(idx.ts_config if idx is not None else "simple")
+            if vec:
+                rows = _vector_rows([p for _, p in upserts], vectors)
+                params += [
+                    [scope_of(p.namespace, d) for p, _, _, _ in rows],
+                    [".".join(p.namespace) for p, _, _, _ in rows],
+                    [p.key for p, _, _, _ in rows],
+                    [name for _, name, _, _ in rows],
+                    [vector_literal(v) for _, _, _, v in rows],
+                    [h for _, _, h, _ in rows],
+                ]
+        if deletes:
+            params += keys(deletes)
+            if guard is not None:
+                params.append([times[n] for n, _ in deletes])
+        table = guard.table if guard is not None else None
+        shape = (bool(upserts), bool(deletes), table.as_string(None) if table else None)
+        query = self._write_queries.get(shape)
+        if query is None:
+            query = self._write_queries[shape] = self._write_query(shape[0], shape[1], table)
+        return Sql(query, params)
+
+    def _write_query(self, upserts: bool, deletes: bool, tombstones: sql.Composable | None) -> str:
+        """The text of `_write_sql`'s statement for one shape (cached: it is built once)."""
+        idx = self.index
+        vec = idx is not None and idx.has_vectors
+        guard = tombstones is not None
+        ctes: list[sql.Composable] = []
+        if upserts:
+            refused = (
+                sql.SQL(
+                    " WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE t.scope = q.scope "
+                    "AND t.namespace = string_to_array(q.ns, '.')::text[] AND t.key = q.key "
+                    "AND t.deleted_at >= q.at)"
+                ).format(t=tombstones)
+                if guard
+                else sql.SQL("")
+            )
+            ctes.append(
+                sql.SQL(
+                    "puts AS (SELECT q.scope, string_to_array(q.ns, '.')::text[] AS namespace, "
+                    "q.key, q.value, q.ttl, q.txt{fields} FROM unnest(%s::text[], %s::text[], "
+                    "%s::text[], %s::text[], %s::float8[], %s::text[]{fields_col}{at_col}) "
+                    "AS q(scope, ns, key, value, ttl, txt{fields_name}{at_name}){refused})"
+                ).format(
+                    fields=sql.SQL(", q.fields::jsonb AS fields" if vec else ""),
+                    fields_col=sql.SQL(", %s::text[]" if vec else ""),
+                    fields_name=sql.SQL(", fields" if vec else ""),
+                    at_col=sql.SQL(", %s::float8[]" if guard else ""),
+                    at_name=sql.SQL(", at" if guard else ""),
+                    refused=refused,
                 )
             )
-            if self.index is not None and self.index.has_vectors:
-                # Replace the item's vectors: texts that are no longer produced lose theirs.
-                out.append(
-                    Sql(
-                        sql.SQL(
-                            "DELETE FROM {vectors} v USING unnest(%s::text[], %s::text[], "
-                            "%s::text[]) AS q(scope, ns, key) WHERE v.scope = q.scope "
-                            "AND v.key = q.key AND v.namespace = string_to_array(q.ns, '.')::text[]"
-                        ).format(vectors=self._t_vectors),
-                        (
-                            [scope_of(p.namespace, d) for p in upserts],
-                            [".".join(p.namespace) for p in upserts],
-                            [p.key for p in upserts],
-                        ),
+            ctes.append(
+                sql.SQL(
+                    "up AS (INSERT INTO {items} AS i (scope, namespace, key, value, expires_at, "
+                    "ttl_minutes, tsv) "
+                    "SELECT u.scope, u.namespace, u.key, u.value::jsonb, "
+                    "now() + make_interval(secs => u.ttl * 60), u.ttl, "
+                    "CASE WHEN u.txt IS NULL THEN NULL "
+                    "ELSE to_tsvector(%s::regconfig, u.txt) END FROM puts u "
+                    "ON CONFLICT (scope, namespace, key) DO UPDATE SET value = excluded.value, "
+                    "updated_at = now(), expires_at = excluded.expires_at, "
+                    "ttl_minutes = excluded.ttl_minutes, tsv = excluded.tsv)"
+                ).format(items=self._t_items)
+            )
+            if vec:
+                assert idx is not None
+                ctes.append(
+                    sql.SQL(
+                        "vrows AS (SELECT r.scope, "
+                        "string_to_array(r.ns, '.')::text[] AS namespace, r.key, r.field, r.emb, "
+                        "r.hash FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+                        "%s::text[], %s::text[]) "
+                        "AS r(scope, ns, key, field, emb, hash))"
                     )
                 )
-                rows = [(p, name) for p in upserts for name, _ in p.fields]
-                if rows:
-                    out.append(
-                        Sql(
-                            sql.SQL(
-                                "INSERT INTO {vectors} (scope, namespace, key, field, embedding) "
-                                "SELECT q.scope, string_to_array(q.ns, '.')::text[], q.key, "
-                                "q.field, q.emb::{vtype} FROM unnest(%s::text[], %s::text[], "
-                                "%s::text[], %s::text[], %s::text[]) "
-                                "AS q(scope, ns, key, field, emb)"
-                            ).format(
-                                vectors=self._t_vectors, vtype=sql.SQL(self.index.vector_type)
-                            ),
-                            (
-                                [scope_of(p.namespace, d) for p, _ in rows],
-                                [".".join(p.namespace) for p, _ in rows],
-                                [p.key for p, _ in rows],
-                                [name for _, name in rows],
-                                [vector_literal(v) for v in vectors],
-                            ),
-                        )
+                # Guarded: only rows of puts that are written (a refused put keeps its old
+                # vectors); otherwise every put is written.
+                written_only = (
+                    sql.SQL(
+                        " JOIN puts u ON u.scope = r.scope AND u.namespace = r.namespace "
+                        "AND u.key = r.key"
                     )
-        return out
+                    if guard
+                    else sql.SQL("")
+                )
+                ctes.append(
+                    sql.SQL(
+                        "vup AS (INSERT INTO {vectors} AS v (scope, namespace, key, field, "
+                        "embedding, text_hash) SELECT r.scope, r.namespace, r.key, r.field, "
+                        "r.emb::{vtype}, r.hash FROM vrows r{written_only} "
+                        "ON CONFLICT (scope, namespace, key, field) DO UPDATE "
+                        "SET embedding = excluded.embedding, text_hash = excluded.text_hash)"
+                    ).format(
+                        vectors=self._t_vectors,
+                        vtype=sql.SQL(idx.vector_type),
+                        written_only=written_only,
+                    )
+                )
+                # `jsonb ? text`: a test per row, cheaper to plan and run than an anti-join.
+                ctes.append(
+                    sql.SQL(
+                        "vdel AS (DELETE FROM {vectors} v USING puts u WHERE v.scope = u.scope "
+                        "AND v.namespace = u.namespace AND v.key = u.key "
+                        "AND NOT (u.fields ? v.field))"
+                    ).format(vectors=self._t_vectors)
+                )
+        if deletes:
+            ctes.append(
+                sql.SQL(
+                    "dels AS (SELECT q.scope, string_to_array(q.ns, '.')::text[] AS namespace, "
+                    "q.key{at} FROM unnest(%s::text[], %s::text[], %s::text[]{at_col}) "
+                    "AS q(scope, ns, key{at_name}))"
+                ).format(
+                    at=sql.SQL(", q.at" if guard else ""),
+                    at_col=sql.SQL(", %s::float8[]" if guard else ""),
+                    at_name=sql.SQL(", at" if guard else ""),
+                )
+            )
+            ctes.append(
+                sql.SQL(
+                    "del AS (DELETE FROM {items} i USING dels q WHERE i.scope = q.scope "
+                    "AND i.namespace = q.namespace AND i.key = q.key)"
+                ).format(items=self._t_items)
+            )
+            if guard:
+                ctes.append(
+                    sql.SQL(
+                        "tomb AS (INSERT INTO {t} AS t (scope, namespace, key, deleted_at) "
+                        "SELECT q.scope, q.namespace, q.key, q.at FROM dels q "
+                        "ON CONFLICT (scope, namespace, key) DO UPDATE "
+                        "SET deleted_at = greatest(t.deleted_at, excluded.deleted_at))"
+                    ).format(t=tombstones)
+                )
+        written = sql.SQL("(SELECT count(*) FROM puts)" if upserts else "0")
+        return (
+            sql.SQL("WITH {ctes} SELECT {written} AS written")
+            .format(ctes=sql.SQL(", ").join(ctes), written=written)
+            .as_string(None)
+        )
 
     def _put_plan(self, prepared: list[_PreparedPut], vectors: np.ndarray) -> Plan[None]:
-        # One transaction: a failing statement leaves the store as it was.
-        yield Tx(self._put_statements(prepared, vectors))
+        # One statement (atomic under autocommit): one round trip, and a failure changes nothing.
+        yield self._write_sql(prepared, vectors)
 
     # -- bulk --------------------------------------------------------------------------------
 
@@ -1498,7 +1654,7 @@ class BasePgVectorStore:
             return 0
         idx = self.index
         has_vec = idx is not None and idx.has_vectors
-        vec_rows: list[tuple[_PreparedPut, str, PackedVector]] = []
+        vec_rows: list[tuple[_PreparedPut, str, str, PackedVector]] = []
         if has_vec:
             assert idx is not None
             texts = [t for p in prepared for _, t in p.fields]
@@ -1509,8 +1665,8 @@ class BasePgVectorStore:
                 raw = yield Embed(chunk)
                 vecs = check_vectors(raw, chunk, cast(int, idx.dims), "texts")
                 packed.extend(pack_vector(v, idx.vector_type) for v in vecs)
-            names = [(p, name) for p in prepared for name, _ in p.fields]
-            vec_rows = [(p, name, v) for (p, name), v in zip(names, packed, strict=True)]
+            names = [(p, name, text_hash(t)) for p in prepared for name, t in p.fields]
+            vec_rows = [(p, name, h, v) for (p, name, h), v in zip(names, packed, strict=True)]
         d = self.scope_depth
         rebuild = False
         if has_vec and idx is not None and idx.ann == "hnsw" and vec_rows:
@@ -1579,23 +1735,23 @@ class BasePgVectorStore:
                 Sql(
                     sql.SQL(
                         "CREATE TEMP TABLE lghm_stage_vectors (scope text, ns text, key text, "
-                        "field text, emb {vtype}) ON COMMIT DROP"
+                        "field text, emb {vtype}, hash text) ON COMMIT DROP"
                     ).format(vtype=sql.SQL(idx.vector_type))
                 ),
                 CopyIn(
-                    "COPY lghm_stage_vectors (scope, ns, key, field, emb) FROM STDIN "
+                    "COPY lghm_stage_vectors (scope, ns, key, field, emb, hash) FROM STDIN "
                     "(FORMAT BINARY)",
                     (
-                        (scope_of(p.namespace, d), ".".join(p.namespace), p.key, name, emb)
-                        for p, name, emb in vec_rows
+                        (scope_of(p.namespace, d), ".".join(p.namespace), p.key, name, emb, h)
+                        for p, name, h, emb in vec_rows
                     ),
-                    types=["text", "text", "text", "text", vector_oid],
+                    types=["text", "text", "text", "text", vector_oid, "text"],
                 ),
                 Sql(
                     sql.SQL(
-                        "INSERT INTO {vectors} (scope, namespace, key, field, embedding) "
-                        "SELECT scope, string_to_array(ns, '.')::text[], key, field, emb "
-                        "FROM lghm_stage_vectors ORDER BY scope, ns, key, field"
+                        "INSERT INTO {vectors} (scope, namespace, key, field, embedding, "
+                        "text_hash) SELECT scope, string_to_array(ns, '.')::text[], key, field, "
+                        "emb, hash FROM lghm_stage_vectors ORDER BY scope, ns, key, field"
                     ).format(vectors=self._t_vectors)
                 ),
             ]

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.store.base import PutOp
 from typer.testing import CliRunner
 
 from langgraph_hybrid_memory._embedding_cache import (
@@ -170,30 +171,24 @@ def test_forget_dry_run_counts_and_changes_nothing(
     assert (_pg_rows(pg_url), _local_rows(sqlite_file)) == before
 
 
-def _ensure_text_hash_column(pg_url: str) -> None:
-    """Give memory.vectors a filled text_hash column (as newer stores keep), so forget takes
-    the join path instead of hashing values."""
+def _age_text_hash_column(pg_url: str, state: str) -> None:
+    """The store fills ``memory.vectors.text_hash``; make it look like an older table: rows
+    written before the migration (NULL) or a table from before the column (dropped)."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE memory.vectors ADD COLUMN IF NOT EXISTS text_hash text")
-        rows = conn.execute(
-            "SELECT v.scope, v.namespace, v.key, i.value FROM memory.vectors v "
-            "JOIN memory.items i USING (scope, namespace, key) WHERE v.text_hash IS NULL"
-        ).fetchall()
-        for scope, ns, key, value in rows:
-            conn.execute(
-                "UPDATE memory.vectors SET text_hash = %s "
-                "WHERE scope = %s AND namespace = %s AND key = %s",
-                (value_hash(value), scope, ns, key),
-            )
+        filled = conn.execute("SELECT count(*) FROM memory.vectors WHERE text_hash IS NULL")
+        assert filled.fetchone() == (0,)
+        if state == "null":
+            conn.execute("UPDATE memory.vectors SET text_hash = NULL")
+        elif state == "absent":
+            conn.execute("ALTER TABLE memory.vectors DROP COLUMN text_hash")
 
 
-@pytest.mark.parametrize("vectors_text_hash", [False, True])
+@pytest.mark.parametrize("text_hash_column", ["filled", "null", "absent"])
 def test_forget_erases_one_user_everywhere_and_nobody_else(
-    filled: tuple[dict[str, str], Path], pg_url: str, vectors_text_hash: bool
+    filled: tuple[dict[str, str], Path], pg_url: str, text_hash_column: str
 ) -> None:
     env, sqlite_file = filled
-    if vectors_text_hash:
-        _ensure_text_hash_column(pg_url)
+    _age_text_hash_column(pg_url, text_hash_column)
     before_pg, before_local = _pg_rows(pg_url), _local_rows(sqlite_file)
     result = runner.invoke(app, ["forget", "--user", TARGET, "--json"], env=env, obj=CliContext())
     assert result.exit_code == 0, result.output
@@ -264,6 +259,41 @@ def test_forget_erases_one_user_everywhere_and_nobody_else(
     # A second run finds nothing left; a flush of the deleted thread would be refused.
     again = runner.invoke(app, ["forget", "--user", TARGET, "--json"], env=env, obj=CliContext())
     assert json.loads(again.stdout)["removed"]["postgres"]["items"] == 0
+
+
+def test_forget_finds_cache_rows_through_the_text_hash_column(pg_url: str, tmp_path: Path) -> None:
+    """An index on one field (not the whole value): only the column knows which texts were
+    embedded, so hashing values could not find them. Cache rows only the user referenced go;
+    a text another user also embedded stays."""
+    env = {
+        "DATABASE_URL": pg_url,
+        "MEMORY_DATA_DIR": str(tmp_path),
+        "MEMORY_TYPE": "postgres",
+        "MEMORY_EMBEDDINGS": "none",
+    }
+    assert runner.invoke(app, ["setup"], env=env, obj=CliContext()).exit_code == 0
+    with get_connection(pg_url) as conn:
+        cache = PostgresEmbeddingCache(conn)
+        cache.setup()
+        cached = CachedEmbeddings(FakeEmbeddings(dims=16), cache, "fake")
+        store = PgVectorStore(conn, index={"dims": 16, "embed": cached, "fields": ["text"]})
+        store.setup()
+        for u in ("john", "john_doe"):
+            store.put(("users", u, "m"), "own", {"text": f"own {marker(u)}", "n": 1})
+            store.put(("users", u, "m"), "shared", {"text": "likes tea", "n": 2})
+        # bulk_put fills the column too.
+        store.bulk_put([PutOp(("users", "john", "m"), "bulk", {"text": f"bulk {marker('john')}"})])
+        rows = conn.execute(
+            "SELECT v.text_hash, i.value ->> 'text' AS text FROM memory.vectors v "
+            "JOIN memory.items i USING (scope, namespace, key)"
+        ).fetchall()
+    assert len(rows) == 5 and all(r["text_hash"] == text_hash(r["text"]) for r in rows)
+    result = runner.invoke(app, ["forget", "--user", "john", "--json"], env=env, obj=CliContext())
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["removed"]["postgres"]["embedding_cache"] == 2
+    with psycopg.connect(pg_url) as conn:
+        left = {r[0] for r in conn.execute("SELECT text_hash FROM memory.embedding_cache")}
+    assert left == {text_hash("likes tea"), text_hash(f"own {marker('john_doe')}")}
 
 
 def test_forget_rejects_a_bad_id(tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def test_concurrent_setup_from_many_threads(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM memory.store_migrations").fetchone() == (4,)
         assert conn.execute("SELECT count(*) FROM memory.store_vector_migrations").fetchone() == (
-            3,
+            4,
         )
         invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()
         assert invalid == (0,)
