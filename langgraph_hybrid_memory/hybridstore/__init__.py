@@ -48,11 +48,14 @@ from langgraph_hybrid_memory.store._common import resolve_embeddings_spec
 from langgraph_hybrid_memory.store.base import (
     DEFAULT_SCHEMA,
     DEFAULT_SCOPE_DEPTH,
+    VECTOR_TYPE_OIDS,
     PgVectorIndexConfig,
     PgVectorTTLConfig,
+    ResolvedIndex,
     Sql,
     WriteGuard,
     _PreparedPut,
+    register_packed_arrays,
 )
 
 __all__ = ["HybridStore", "HybridStoreStatus", "NamespaceRouter", "Tier"]
@@ -708,6 +711,15 @@ class HybridStore(BaseStore):
             },
         )
 
+    def _vector_oids(self, cur: Cursor[DictRow]) -> tuple[int, int]:
+        """The remote store's vector type OIDs (known after its `setup`; else looked up)."""
+        if self.remote._vector_oids is None:
+            idx = cast(ResolvedIndex, self.remote.index)
+            row = cur.execute(VECTOR_TYPE_OIDS, (idx.vector_type,)).fetchone()
+            assert row is not None
+            self.remote._vector_oids = (int(row["oid"]), int(row["array_oid"]))
+        return self.remote._vector_oids
+
     def _replay(self, cur: Cursor[DictRow], entries: Sequence[OutboxEntry]) -> dict[str, int]:
         """Outbox handler: apply entries in order, idempotently, refusing puts older than a
         tombstone.
@@ -729,9 +741,15 @@ class HybridStore(BaseStore):
             prepared = [p for p, _, _ in batch.values()]
             vectors = [v for p, vs, _ in batch.values() if p.value_json is not None for v in vs]
             arr = np.asarray(vectors, dtype=float).reshape(len(vectors), dims or 0)
+            index = self.remote.index
+            oids = self._vector_oids(cur) if index is not None and index.has_vectors else None
             step = self.remote._write_sql(
-                prepared, arr, guard=WriteGuard(guard_table, [t for _, _, t in batch.values()])
+                prepared,
+                arr,
+                oids=oids,
+                guard=WriteGuard(guard_table, [t for _, _, t in batch.values()]),
             )
+            register_packed_arrays(cur, step.params)
             cur.execute(step.query, step.params)
             row = cur.fetchone()
             written = int(row["written"]) if row is not None else 0

@@ -48,6 +48,7 @@ from langgraph_hybrid_memory.store.base import (
     Sql,
     Step,
     packed_vector_dumper,
+    register_packed_arrays,
     resolve_index,
     vector_migrations,
 )
@@ -358,6 +359,7 @@ def _execute(conn: Connection[DictRow], step: Sql | CopyIn) -> list[dict[str, An
                 for row in step.rows:
                     copy.write_row(row)
             return []
+        register_packed_arrays(cur, step.params)
         cur.execute(step.query, step.params)
         return cur.fetchall() if cur.description else []
 

@@ -41,6 +41,7 @@ from langgraph_hybrid_memory.store.base import (
     Sql,
     Step,
     packed_vector_dumper,
+    register_packed_arrays,
     resolve_index,
     vector_migrations,
 )
@@ -316,6 +317,7 @@ async def _execute(conn: AsyncConnection[DictRow], step: Sql | CopyIn) -> list[d
                 for row in step.rows:
                     await copy.write_row(row)
             return []
+        register_packed_arrays(cur, step.params)
         await cur.execute(step.query, step.params)
         return await cur.fetchall() if cur.description else []
 

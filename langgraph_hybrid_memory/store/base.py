@@ -816,7 +816,7 @@ class PackedVector(bytes):
     """A vector in pgvector's binary wire format (``vector`` or ``halfvec``)."""
 
 
-def pack_vector(vec: Sequence[float], vector_type: str) -> PackedVector:
+def pack_vector(vec: Sequence[float] | np.ndarray, vector_type: str) -> PackedVector:
     """pgvector's binary form: dims and a zero as int16, then big-endian float4 (float2 for
     halfvec).
 
@@ -839,6 +839,59 @@ def packed_vector_dumper(type_oid: int) -> type[Dumper]:
             return cast(bytes, obj)
 
     return PackedVectorDumper
+
+
+class PackedVectorArray(bytes):
+    """A one-dimensional ``vector[]`` / ``halfvec[]`` in PostgreSQL's binary array format.
+
+    A batch's vectors travel as one binary parameter: formatting 384 floats as text in Python
+    and parsing them again in the server took about a fifth of a row-by-row ingest.
+    `array_oid` is the array type's OID (see `register_packed_arrays`).
+    """
+
+    array_oid: int
+
+
+def pack_vector_array(
+    vectors: Iterable[Sequence[float] | np.ndarray], vector_type: str, oids: tuple[int, int]
+) -> PackedVectorArray:
+    """`vectors` as a binary ``vector[]`` (``halfvec[]``); `oids` = (element, array) type OIDs.
+
+    Examples:
+        >>> a = pack_vector_array([[1.0], [2.0]], "vector", (16385, 16390))
+        >>> a[:20].hex(), a.array_oid  # 1 dim, no nulls, element type, 2 elements from 1
+        ('0000000100000000000040010000000200000001', 16390)
+        >>> a[20:32].hex()  # the first element: 8 bytes, pgvector's binary form of [1.0]
+        '00000008000100003f800000'
+    """
+    parts = [pack_vector(v, vector_type) for v in vectors]
+    # ndim, has-nulls flag, element type; then (length, lower bound) per dimension; then each
+    # element as (byte length, bytes).
+    head = struct.pack(">iiI", 1 if parts else 0, 0, oids[0])
+    if parts:
+        head += struct.pack(">ii", len(parts), 1)
+    out = PackedVectorArray(head + b"".join(struct.pack(">i", len(p)) + p for p in parts))
+    out.array_oid = oids[1]
+    return out
+
+
+_ARRAY_DUMPERS: dict[int, type[Dumper]] = {}
+
+
+def register_packed_arrays(cur: Any, params: Sequence[Any] | None) -> None:
+    """Teach `cur` (only this cursor) to send the `PackedVectorArray` values of `params`."""
+    for value in params or ():
+        if isinstance(value, PackedVectorArray):
+            dumper = _ARRAY_DUMPERS.get(value.array_oid)
+            if dumper is None:
+                dumper = _ARRAY_DUMPERS[value.array_oid] = packed_vector_dumper(value.array_oid)
+            cur.adapters.register_dumper(PackedVectorArray, dumper)
+
+
+VECTOR_TYPE_OIDS = (
+    "SELECT t.oid::int AS oid, t.typarray::int AS array_oid FROM pg_type t "
+    "WHERE t.oid = %s::regtype"
+)
 
 
 def vector_literal(vec: Sequence[float] | np.ndarray) -> str:
@@ -927,6 +980,12 @@ class WriteGuard:
     times: Sequence[float]
 
 
+def _need_oids(oids: tuple[int, int] | None) -> tuple[int, int]:
+    if oids is None:
+        raise AssertionError("vectors to write need the vector type's OIDs (_vector_oids_plan)")
+    return oids
+
+
 def _vector_rows(
     puts: Sequence[_PreparedPut], vectors: np.ndarray
 ) -> list[tuple[_PreparedPut, str, str, np.ndarray]]:
@@ -991,6 +1050,7 @@ class BasePgVectorStore:
         self._rows_estimate: tuple[tuple[float, int], float] | None = None
         # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
         self._write_queries: dict[tuple[bool, bool, str | None], str] = {}
+        self._vector_oids: tuple[int, int] | None = None
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -1019,7 +1079,11 @@ class BasePgVectorStore:
             check_embedding_column(self.index, rows, self.schema)
 
     def _setup_settings_plan(self) -> Plan[None]:
-        """After the migrations: record scope_depth once and refuse a different one later."""
+        """After the migrations: record scope_depth once and refuse a different one later; learn
+        the vector type's OIDs (puts send vectors in binary)."""
+        if self.index is not None and self.index.has_vectors:
+            self._vector_oids = None  # the extension may have been (re)created by setup
+            yield from self._vector_oids_plan()
         yield Sql(
             sql.SQL(
                 "INSERT INTO {} (name, value) VALUES ('scope_depth', %s::jsonb) "
@@ -1436,9 +1500,11 @@ class BasePgVectorStore:
         prepared: Sequence[_PreparedPut],
         vectors: np.ndarray,
         *,
+        oids: tuple[int, int] | None = None,
         guard: WriteGuard | None = None,
     ) -> Sql:
-        """ONE statement for all of a batch's puts and deletes, with their vectors.
+        """ONE statement for all of a batch's puts and deletes, with their vectors (sent as one
+        binary `PackedVectorArray`; `oids` are the vector type's, see `_vector_oids_plan`).
 
         Data-modifying CTEs run on one snapshot in an unspecified order and may not touch a row
         twice, so each writes rows no other one touches:
@@ -1496,7 +1562,11 @@ class BasePgVectorStore:
                     [".".join(p.namespace) for p, _, _, _ in rows],
                     [p.key for p, _, _, _ in rows],
                     [name for _, name, _, _ in rows],
-                    [vector_literal(v) for _, _, _, v in rows],
+                    pack_vector_array(
+                        [v for _, _, _, v in rows],
+                        cast(ResolvedIndex, idx).vector_type,
+                        _need_oids(oids),
+                    ),
                     [h for _, _, h, _ in rows],
                 ]
         if deletes:
@@ -1561,9 +1631,9 @@ class BasePgVectorStore:
                         "vrows AS (SELECT r.scope, "
                         "string_to_array(r.ns, '.')::text[] AS namespace, r.key, r.field, r.emb, "
                         "r.hash FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
-                        "%s::text[], %s::text[]) "
+                        "%s::{vtype}[], %s::text[]) "
                         "AS r(scope, ns, key, field, emb, hash))"
-                    )
+                    ).format(vtype=sql.SQL(idx.vector_type))
                 )
                 # Guarded: only rows of puts that are written (a refused put keeps its old
                 # vectors); otherwise every put is written.
@@ -1632,7 +1702,18 @@ class BasePgVectorStore:
 
     def _put_plan(self, prepared: list[_PreparedPut], vectors: np.ndarray) -> Plan[None]:
         # One statement (atomic under autocommit): one round trip, and a failure changes nothing.
-        yield self._write_sql(prepared, vectors)
+        oids = None
+        if self.index is not None and self.index.has_vectors:
+            oids = yield from self._vector_oids_plan()  # cached: no round trip after setup
+        yield self._write_sql(prepared, vectors, oids=oids)
+
+    def _vector_oids_plan(self) -> Plan[tuple[int, int]]:
+        """The OIDs of the vector type and its array type (looked up once per store)."""
+        if self._vector_oids is None:
+            idx = cast(ResolvedIndex, self.index)
+            rows = yield Sql(VECTOR_TYPE_OIDS, (idx.vector_type,))
+            self._vector_oids = (int(rows[0]["oid"]), int(rows[0]["array_oid"]))
+        return self._vector_oids
 
     # -- bulk --------------------------------------------------------------------------------
 
