@@ -26,7 +26,7 @@ from langgraph_hybrid_memory._config import MemoryConfig, redact_conninfo
 from langgraph_hybrid_memory._embeddings import embedding_dims, model_name_of, resolve_embeddings
 from langgraph_hybrid_memory._pg import get_connection
 from langgraph_hybrid_memory.errors import ConfigError
-from langgraph_hybrid_memory.store.base import DEFAULT_SCHEMA
+from langgraph_hybrid_memory.store._schema import DEFAULT_SCHEMA
 
 __all__ = ["CliContext", "get_context"]
 

@@ -42,12 +42,10 @@ from langgraph_hybrid_memory.cli._context import (
     table_exists,
 )
 from langgraph_hybrid_memory.errors import ConfigError
-from langgraph_hybrid_memory.store.base import (
-    DEFAULT_SCOPE_DEPTH,
-    indexed_texts,
-    resolve_index,
-    scope_of,
-)
+from langgraph_hybrid_memory.store._config import resolve_index
+from langgraph_hybrid_memory.store._schema import DEFAULT_SCOPE_DEPTH
+from langgraph_hybrid_memory.store._sqlfilter import scope_of
+from langgraph_hybrid_memory.store._values import indexed_texts
 
 JsonOption = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
 

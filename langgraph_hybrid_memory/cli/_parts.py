@@ -25,15 +25,11 @@ from langgraph_hybrid_memory.hybridstore import base as hs
 from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.localstore import base as ls
 from langgraph_hybrid_memory.store import PgVectorStore
-from langgraph_hybrid_memory.store.base import (
-    MIGRATIONS as STORE_MIGRATIONS,
-)
-from langgraph_hybrid_memory.store.base import (
-    MIGRATIONS_TABLE as STORE_MIGRATIONS_TABLE,
-)
-from langgraph_hybrid_memory.store.base import (
+from langgraph_hybrid_memory.store._config import resolve_index
+from langgraph_hybrid_memory.store._schema import MIGRATIONS as STORE_MIGRATIONS
+from langgraph_hybrid_memory.store._schema import MIGRATIONS_TABLE as STORE_MIGRATIONS_TABLE
+from langgraph_hybrid_memory.store._schema import (
     VECTOR_MIGRATIONS_TABLE,
-    resolve_index,
     vector_migrations,
 )
 

@@ -45,17 +45,23 @@ from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.localstore import base as lb
 from langgraph_hybrid_memory.store import PgVectorStore
 from langgraph_hybrid_memory.store._common import resolve_embeddings_spec
-from langgraph_hybrid_memory.store.base import (
-    DEFAULT_SCHEMA,
-    DEFAULT_SCOPE_DEPTH,
-    VECTOR_TYPE_OIDS,
+from langgraph_hybrid_memory.store._config import (
     PgVectorIndexConfig,
     PgVectorTTLConfig,
     ResolvedIndex,
+)
+from langgraph_hybrid_memory.store._schema import (
+    DEFAULT_SCHEMA,
+    DEFAULT_SCOPE_DEPTH,
+)
+from langgraph_hybrid_memory.store._values import (
+    VECTOR_TYPE_OIDS,
+    register_packed_arrays,
+)
+from langgraph_hybrid_memory.store.base import (
     Sql,
     WriteGuard,
     _PreparedPut,
-    register_packed_arrays,
 )
 
 __all__ = ["HybridStore", "HybridStoreStatus", "NamespaceRouter", "Tier"]

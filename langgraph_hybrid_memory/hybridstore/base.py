@@ -19,7 +19,8 @@ from psycopg import sql
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._migrations import Migration
 from langgraph_hybrid_memory.errors import ConfigError
-from langgraph_hybrid_memory.store.base import BasePgVectorStore, prefix_condition
+from langgraph_hybrid_memory.store._sqlfilter import prefix_condition
+from langgraph_hybrid_memory.store.base import BasePgVectorStore
 
 __all__ = [
     "DEFAULT_CACHE_MAX_AGE",

@@ -25,25 +25,31 @@ from langgraph_hybrid_memory.store._common import (
 from langgraph_hybrid_memory.store._common import (
     sweep_interval_minutes as _sweep_interval,
 )
-from langgraph_hybrid_memory.store.base import (
+from langgraph_hybrid_memory.store._config import (
+    PgVectorIndexConfig,
+    PgVectorTTLConfig,
+    resolve_index,
+)
+from langgraph_hybrid_memory.store._schema import (
     DEFAULT_SCHEMA,
     DEFAULT_SCOPE_DEPTH,
     MIGRATIONS,
     MIGRATIONS_TABLE,
     VECTOR_MIGRATIONS_TABLE,
+    vector_migrations,
+)
+from langgraph_hybrid_memory.store._values import (
+    PackedVector,
+    packed_vector_dumper,
+    register_packed_arrays,
+)
+from langgraph_hybrid_memory.store.base import (
     BasePgVectorStore,
     CopyIn,
     Embed,
-    PackedVector,
-    PgVectorIndexConfig,
-    PgVectorTTLConfig,
     Plan,
     Sql,
     Step,
-    packed_vector_dumper,
-    register_packed_arrays,
-    resolve_index,
-    vector_migrations,
 )
 
 __all__ = ["AsyncPgVectorStore"]

@@ -1,8 +1,9 @@
-"""I/O-free core of `PgVectorStore` and `AsyncPgVectorStore`.
+"""I/O-free core of `PgVectorStore` and `AsyncPgVectorStore`: the plans of every operation.
 
-Everything that decides *what* to send to PostgreSQL lives here: the schema (numbered migrations),
-SQL constants and ``_prepare_*`` builders, namespace encoding, the filter-to-SQL translation and
-the shaping of rows into `Item`\\ s. The sync and async classes only *drive* it.
+Everything that decides *what* to send to PostgreSQL lives here and in the modules it draws on:
+`_config` (index and TTL configuration, HNSW defaults), `_schema` (numbered migrations, index
+DDL), `_sqlfilter` (namespaces and filters as SQL) and `_values` (value encoding, indexed texts,
+vector formats, rows to `Item` objects). The sync and async classes only *drive* it.
 
 Driving works through "plans": a plan is a generator that yields steps (`Sql`, `Tx`, `Embed`)
 and receives each step's result, and finally returns the operation's result. The sync driver runs
@@ -29,92 +30,84 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import struct
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     GetOp,
-    IndexConfig,
     Item,
     ListNamespacesOp,
-    MatchCondition,
     Op,
     PutOp,
     Result,
     SearchItem,
     SearchOp,
     TTLConfig,
-    get_text_at_path,
-    tokenize_path,
     validate_op_namespace,
 )
 from psycopg import sql
-from psycopg.abc import Buffer
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._filters import validate_filter
-from langgraph_hybrid_memory._migrations import Migration
 from langgraph_hybrid_memory.errors import (
     ConfigError,
-    DimensionMismatchError,
     InvalidValueError,
+)
+from langgraph_hybrid_memory.store._config import (
+    MAX_EF_SEARCH,
+    ROWS_ESTIMATE_SECONDS,
+    PgVectorTTLConfig,
+    ResolvedIndex,
+    auto_ef_search,
+    validate_schema_name,
+)
+from langgraph_hybrid_memory.store._schema import (
+    DISTANCE_OPS,
+    EMBEDDING_COLUMN_TYPE,
+    PGVECTOR_AVAILABLE,
+    VECTOR_INDEX_NAME,
+    check_embedding_column,
+    pgvector_missing_message,
+    prepare_ann_index,
+)
+from langgraph_hybrid_memory.store._sqlfilter import (
+    filter_condition,
+    is_number,
+    match_condition,
+    prefix_condition,
+    scope_of,
+)
+from langgraph_hybrid_memory.store._values import (
+    VECTOR_TYPE_OIDS,
+    PackedVector,
+    check_vectors,
+    encode_value,
+    indexed_texts,
+    item_key,
+    pack_vector,
+    pack_vector_array,
+    row_to_item,
+    row_to_search_item,
+    vector_literal,
 )
 
 __all__ = [
-    "DEFAULT_SCHEMA",
-    "DEFAULT_SCOPE_DEPTH",
-    "HNSWIndexConfig",
-    "PgVectorIndexConfig",
-    "PgVectorTTLConfig",
+    "BasePgVectorStore",
+    "CopyIn",
+    "Embed",
+    "Plan",
+    "Sql",
+    "Step",
+    "Tx",
+    "WriteGuard",
 ]
-
-DEFAULT_SCHEMA = "memory"
-DEFAULT_SCOPE_DEPTH = 2
-MIGRATIONS_TABLE = "store_migrations"
-VECTOR_MIGRATIONS_TABLE = "store_vector_migrations"
-
-# HNSW indexes `vector` up to 2,000 dimensions and `halfvec` up to 4,000 (pgvector 0.8).
-MAX_VECTOR_DIMS = 2000
-MAX_HALFVEC_DIMS = 4000
 
 # Reciprocal rank fusion constant (Cormack et al. 2009); 60 is the value used almost everywhere.
 RRF_K = 60
 
-# ef_search used for searches through the HNSW index, unless configured. Measured on the
-# benchmark's clustered 384-dim data (bench/bench_store.py, and sweeps of ef_search per index):
-#
-# * m=16, ef_construction=96 (the default): unfiltered recall@10 at 20k vectors 0.991 at ef 150,
-#   at 100k 0.985 at 250, 0.986 at 281, 0.990 at 300; with a 10% metadata filter 0.989 at 320
-#   (20k) and 0.992 at 560 (100k). Hence 160 at 20k, grown as (vectors / 20k) ** 0.35, doubled
-#   for filtered searches.
-# * m=16, ef_construction=64 (pgvector's default, and indexes built by earlier versions of this
-#   package): 300 at 20k gives 0.996 and 526 at 100k 0.986, so such an index keeps the wider beam.
-#
-# ef_construction trades ingest speed for graph quality (row-by-row `batch` ingest at 10k items,
-# against langgraph's PostgresStore at 64: 1.22x faster at 64, 1.06x at 96, 0.92x at 128), and a
-# better graph needs a narrower beam: unfiltered p50 at 100k went from 3.3x langgraph's (at its
-# ef 40, recall 0.71) with 64 to about 2.2-2.7x with 96.
-EF_CALIBRATION: dict[int, float] = {
-    # least ef_construction of the index -> ef_search at EF_SCALE_ROWS vectors
-    96: 160.0,
-    0: 300.0,
-}
-EF_SCALE_EXPONENT = 0.35
-EF_FILTER_FACTOR = 2.0
-EF_SCALE_ROWS = 20000
-MAX_EF_SEARCH = 1000
-# How long a search trusts its cached estimate of the vectors table's size.
-ROWS_ESTIMATE_SECONDS = 60.0
-DEFAULT_M = 16
-DEFAULT_EF_CONSTRUCTION = 96
 # A bulk load at least this large relative to the existing vectors rebuilds the HNSW index after
 # loading instead of maintaining it row by row (row-by-row inserts run at a few hundred rows/s).
 BULK_REBUILD_RATIO = 0.2
@@ -122,55 +115,6 @@ BULK_EMBED_CHUNK = 20000
 
 T = TypeVar("T")
 Query = str | sql.SQL | sql.Composed
-
-SearchMode = Literal["vector", "keyword", "hybrid"]
-DistanceType = Literal["cosine", "l2", "inner_product"]
-
-
-class HNSWIndexConfig(TypedDict, total=False):
-    """HNSW settings of the vector index."""
-
-    m: int
-    """Graph degree (pgvector default 16)."""
-    ef_construction: int
-    """Candidate list size while building (default 96; pgvector's own default is 64). A
-    better-built graph needs a narrower beam for the same recall, so searches are faster;
-    row-by-row inserts get slower."""
-    ef_search: int
-    """Candidate list size while searching (raised to the number of rows a search needs).
-    Default (index built with ef_construction >= 96): 160 up to 20k vectors, then scaled by
-    ``(vectors / 20000) ** 0.35`` up to 1000, and doubled for filtered searches (recall@10 >=
-    0.98 on the benchmark's hard data at 20k and 100k; pgvector's own default is 40). An index
-    built with a smaller ef_construction (64, pgvector's default) starts from 300: its graph
-    needs the wider beam. A configured value is used as is."""
-
-
-class PgVectorIndexConfig(IndexConfig, total=False):
-    """How `PgVectorStore` indexes items for search.
-
-    ``dims`` and ``embed`` enable vector search; ``fields`` choose the indexed texts (langgraph's
-    path syntax, default ``["$"]``, the whole value). ``{"fields": [...], "search_mode":
-    "keyword"}`` alone is valid: keyword search with no embedding model.
-    """
-
-    distance_type: DistanceType
-    """``"cosine"`` (default), ``"l2"`` or ``"inner_product"``."""
-    search_mode: SearchMode
-    """``"hybrid"`` (default when ``embed`` is set), ``"vector"`` or ``"keyword"``."""
-    vector_type: Literal["vector", "halfvec"]
-    """Column type; default ``vector`` up to 2,000 dims and ``halfvec`` above (HNSW's limit)."""
-    hnsw: HNSWIndexConfig
-    """HNSW index settings."""
-    ann_index: Literal["hnsw", "none"]
-    """``"hnsw"`` (default) or ``"none"`` (always exact search)."""
-    text_search_config: str
-    """PostgreSQL text search configuration for keyword search (default ``"english"``)."""
-
-
-class PgVectorTTLConfig(TTLConfig, total=False):
-    """langgraph's `TTLConfig`. ``omit_expired`` defaults to ``True`` here: an expired item is
-    never returned, even before the sweeper deletes it."""
-
 
 # --------------------------------------------------------------------------------------------
 # Plan steps
@@ -215,743 +159,6 @@ class Embed:
 
 Step = Sql | Tx | Embed
 Plan = Generator[Step, Any, T]
-
-
-# --------------------------------------------------------------------------------------------
-# Configuration
-
-
-@dataclass
-class ResolvedIndex:
-    """The index config, checked and with defaults filled in."""
-
-    dims: int | None
-    embeddings: Embeddings | None
-    fields: list[str]
-    tokenized: list[tuple[str, list[str] | Literal["$"]]]
-    distance: DistanceType
-    mode: SearchMode
-    vector_type: Literal["vector", "halfvec"]
-    ann: Literal["hnsw", "none"]
-    m: int
-    ef_construction: int
-    ef_search: int | None
-    ts_config: str
-
-    @property
-    def has_vectors(self) -> bool:
-        return self.dims is not None
-
-    @property
-    def uses_vectors(self) -> bool:
-        return self.has_vectors and self.mode in ("vector", "hybrid")
-
-    @property
-    def uses_keywords(self) -> bool:
-        return self.mode in ("keyword", "hybrid")
-
-
-_TS_CONFIG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"index[{name!r}] must be a positive integer, got {value!r}")
-    return value
-
-
-def resolve_index(index: Mapping[str, Any] | None, embeddings: Embeddings | None) -> ResolvedIndex:
-    """Check an index config (`embeddings` already resolved from ``index["embed"]``)."""
-    index = dict(index or {})
-    known = set(PgVectorIndexConfig.__annotations__) | {"dims", "embed", "fields"}
-    unknown = sorted(set(index) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown index config key(s) {unknown}; accepted: {', '.join(sorted(known))}"
-        )
-    dims = index.get("dims")
-    if dims is not None:
-        dims = _positive_int(dims, "dims")
-    if (dims is None) != (embeddings is None):
-        raise ConfigError(
-            "index needs both 'dims' and 'embed' for vector search (or neither, with "
-            "search_mode='keyword')"
-        )
-    fields = index.get("fields") or ["$"]
-    if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
-        raise ConfigError(f"index['fields'] must be a list of paths, got {fields!r}")
-    distance = index.get("distance_type", "cosine")
-    if distance not in ("cosine", "l2", "inner_product"):
-        raise ConfigError(
-            f"index['distance_type']={distance!r}; use 'cosine', 'l2' or 'inner_product'"
-        )
-    mode = index.get("search_mode", "hybrid" if dims is not None else "keyword")
-    if mode not in ("vector", "keyword", "hybrid"):
-        raise ConfigError(f"index['search_mode']={mode!r}; use 'vector', 'keyword' or 'hybrid'")
-    if mode != "keyword" and dims is None:
-        raise ConfigError(
-            f"search_mode={mode!r} needs 'dims' and 'embed'; without an embedding model use "
-            "search_mode='keyword'"
-        )
-    vector_type = index.get("vector_type")
-    if vector_type is None:
-        vector_type = "halfvec" if dims is not None and dims > MAX_VECTOR_DIMS else "vector"
-    if vector_type not in ("vector", "halfvec"):
-        raise ConfigError(f"index['vector_type']={vector_type!r}; use 'vector' or 'halfvec'")
-    ann = index.get("ann_index", "hnsw")
-    if ann not in ("hnsw", "none"):
-        raise ConfigError(f"index['ann_index']={ann!r}; use 'hnsw' or 'none'")
-    if dims is not None and ann == "hnsw":
-        limit = MAX_VECTOR_DIMS if vector_type == "vector" else MAX_HALFVEC_DIMS
-        if dims > limit:
-            raise ConfigError(
-                f"an HNSW index on {vector_type} supports at most {limit} dims, got dims={dims}; "
-                "use vector_type='halfvec' (up to 4000) or ann_index='none'"
-            )
-    hnsw = dict(index.get("hnsw") or {})
-    bad = sorted(set(hnsw) - set(HNSWIndexConfig.__annotations__))
-    if bad:
-        raise ConfigError(
-            f"unknown index['hnsw'] key(s) {bad}; accepted: m, ef_construction, ef_search"
-        )
-    ts_config = index.get("text_search_config", "english")
-    if not isinstance(ts_config, str) or not _TS_CONFIG_RE.match(ts_config):
-        raise ConfigError(
-            f"index['text_search_config']={ts_config!r} is not a text search configuration name"
-        )
-    return ResolvedIndex(
-        dims=dims,
-        embeddings=embeddings,
-        fields=list(fields),
-        tokenized=[(f, "$" if f == "$" else tokenize_path(f)) for f in fields],
-        distance=distance,
-        mode=mode,
-        vector_type=cast(Literal["vector", "halfvec"], vector_type),
-        ann=ann,
-        m=_positive_int(hnsw.get("m", DEFAULT_M), "hnsw.m"),
-        ef_construction=_positive_int(
-            hnsw.get("ef_construction", DEFAULT_EF_CONSTRUCTION), "hnsw.ef_construction"
-        ),
-        ef_search=(
-            _positive_int(hnsw["ef_search"], "hnsw.ef_search") if "ef_search" in hnsw else None
-        ),
-        ts_config=ts_config,
-    )
-
-
-def validate_schema_name(schema: str) -> str:
-    if not isinstance(schema, str) or not schema or len(schema) > 63 or "\x00" in schema:
-        raise ConfigError(
-            f"schema must be a non-empty name of at most 63 characters, got {schema!r}"
-        )
-    return schema
-
-
-# --------------------------------------------------------------------------------------------
-# Schema
-
-_DISTANCE_OPS: dict[str, tuple[str, str]] = {
-    # distance type -> (operator, opclass suffix)
-    "cosine": ("<=>", "cosine_ops"),
-    "l2": ("<->", "l2_ops"),
-    "inner_product": ("<#>", "ip_ops"),
-}
-
-_CREATE_ITEMS = """
-CREATE TABLE IF NOT EXISTS items (
-    scope text COLLATE "C" NOT NULL,
-    namespace text[] COLLATE "C" NOT NULL,
-    key text NOT NULL,
-    value jsonb NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    expires_at timestamptz,
-    ttl_minutes double precision,
-    tsv tsvector,
-    PRIMARY KEY (scope, namespace, key)
-);
-CREATE TABLE IF NOT EXISTS store_settings (
-    name text PRIMARY KEY,
-    value jsonb NOT NULL
-);
-"""
-
-MIGRATIONS: list[Migration] = [
-    Migration(_CREATE_ITEMS, description="items table, settings table"),
-    Migration(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_namespace_idx ON items (namespace, key)",
-        transactional=False,
-        index="items_namespace_idx",
-        description="namespace prefix searches shorter than the scope",
-    ),
-    Migration(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_tsv_idx ON items USING gin (tsv)",
-        transactional=False,
-        index="items_tsv_idx",
-        description="keyword search",
-    ),
-    Migration(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_expires_idx ON items (expires_at) "
-        "WHERE expires_at IS NOT NULL",
-        transactional=False,
-        index="items_expires_idx",
-        description="TTL sweeps",
-    ),
-]
-
-VECTOR_INDEX_NAME = "vectors_embedding_idx"
-
-
-def prepare_ann_index(
-    idx: ResolvedIndex, *, concurrently: bool, schema: str | None
-) -> sql.Composed:
-    """``CREATE INDEX`` for the HNSW index (used by the migration and by `bulk_put`)."""
-    opclass = f"{idx.vector_type}_{_DISTANCE_OPS[idx.distance][1]}"
-    table = sql.Identifier(schema, "vectors") if schema else sql.Identifier("vectors")
-    return sql.SQL(
-        "CREATE INDEX {conc} IF NOT EXISTS {name} ON {table} USING hnsw (embedding {ops}) "
-        "WITH (m = {m}, ef_construction = {efc})"
-    ).format(
-        conc=sql.SQL("CONCURRENTLY" if concurrently else ""),
-        name=sql.Identifier(VECTOR_INDEX_NAME),
-        table=table,
-        ops=sql.Identifier(opclass),
-        m=sql.Literal(idx.m),
-        efc=sql.Literal(idx.ef_construction),
-    )
-
-
-def vector_migrations(idx: ResolvedIndex) -> list[Migration]:
-    """Migrations of the vectors table. Dims, type and distance come from the config; `setup`
-    checks an existing table against it, so a changed config never silently reuses a table."""
-    assert idx.dims is not None
-    out = [
-        Migration(
-            # Into public: the extension's types and operators must be on every session's
-            # search_path, and the store schema is not.
-            "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public",
-            description="pgvector",
-        ),
-        Migration(
-            sql.SQL(
-                """
-CREATE TABLE IF NOT EXISTS vectors (
-    scope text COLLATE "C" NOT NULL,
-    namespace text[] COLLATE "C" NOT NULL,
-    key text NOT NULL,
-    field text NOT NULL,
-    embedding {vtype}({dims}) NOT NULL,
-    PRIMARY KEY (scope, namespace, key, field),
-    FOREIGN KEY (scope, namespace, key) REFERENCES items (scope, namespace, key)
-        ON DELETE CASCADE
-)"""
-            ).format(vtype=sql.SQL(idx.vector_type), dims=sql.Literal(idx.dims)),
-            description="vectors table",
-        ),
-    ]
-    if idx.ann == "hnsw":
-        out.append(
-            Migration(
-                prepare_ann_index(idx, concurrently=True, schema=None),
-                transactional=False,
-                index=VECTOR_INDEX_NAME,
-                description="HNSW index",
-            )
-        )
-    else:
-        out.append(Migration("SELECT 1", description="no ANN index"))
-    out.append(
-        Migration(
-            # NULL in rows written before this migration (`lghm forget` hashes their values).
-            "ALTER TABLE vectors ADD COLUMN IF NOT EXISTS text_hash text",
-            description="text_hash: sha256 of the embedded text, as the embedding cache keys it",
-        )
-    )
-    return out
-
-
-PGVECTOR_AVAILABLE = (
-    "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS installed, "
-    "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS available"
-)
-EMBEDDING_COLUMN_TYPE = (
-    "SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
-    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = %s AND c.relname = 'vectors' AND a.attname = 'embedding' "
-    "AND NOT a.attisdropped"
-)
-
-
-def check_embedding_column(idx: ResolvedIndex, rows: list[dict[str, Any]], schema: str) -> None:
-    """Raise if an existing vectors table has other dims or type than the config."""
-    if not rows or idx.dims is None:
-        return
-    found = rows[0]["type"]
-    wanted = f"{idx.vector_type}({idx.dims})"
-    if found != wanted:
-        raise DimensionMismatchError(
-            f"{schema}.vectors holds {found} but the index config says {wanted}; keep the "
-            "embedding model the table was built with, or set up the new model in another "
-            "schema and re-import (a silent mix of models would make search return nonsense)"
-        )
-
-
-def pgvector_missing_message() -> str:
-    return (
-        "the pgvector extension is not available on this PostgreSQL server; install it "
-        "(https://github.com/pgvector/pgvector#installation) or use the embedded server, or "
-        "configure the store with search_mode='keyword' and no dims/embed"
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Namespaces
-
-
-def scope_of(namespace: Sequence[str], depth: int) -> str:
-    """The scope of a namespace: its first `depth` labels joined by ``.``.
-
-    Labels never contain ``.`` (langgraph rejects them), so the join is unambiguous.
-
-    Examples:
-        >>> scope_of(("users", "u1", "memories"), 2)
-        'users.u1'
-        >>> scope_of(("docs",), 2)
-        'docs'
-    """
-    return ".".join(namespace[:depth])
-
-
-def prefix_upper_bound(prefix: Sequence[str]) -> list[str]:
-    """The smallest array greater than every array that starts with `prefix` (C collation).
-
-    Every namespace ``n`` with ``n[:k] == prefix`` satisfies ``prefix <= n < bound`` and no other
-    does: the last label gets a ``\\x01`` appended, and labels cannot contain ``\\x00``.
-
-    Examples:
-        >>> prefix_upper_bound(["users", "john"])
-        ['users', 'john\\x01']
-    """
-    return [*prefix[:-1], prefix[-1] + "\x01"]
-
-
-def prefix_condition(
-    alias: str, prefix: Sequence[str], depth: int
-) -> tuple[sql.Composable, list[Any]]:
-    """SQL condition "the namespace in `alias` starts with the labels of `prefix`".
-
-    Whole labels only and every character literal: it compares arrays, never uses ``LIKE``.
-    A prefix as long as the scope also pins ``scope``, which is the primary key's first column
-    (and the distribution column under Citus).
-    """
-    a = sql.Identifier(alias)
-    if not prefix:
-        return sql.SQL("TRUE"), []
-    parts: list[sql.Composable] = []
-    params: list[Any] = []
-    if len(prefix) >= depth:
-        parts.append(sql.SQL("{}.scope = %s").format(a))
-        params.append(scope_of(prefix, depth))
-    if len(prefix) != depth:
-        parts.append(
-            sql.SQL(
-                '{a}.namespace >= %s::text[] COLLATE "C" AND {a}.namespace < %s::text[] COLLATE "C"'
-                " AND {a}.namespace[1:%s] = %s::text[]"
-            ).format(a=a)
-        )
-        params += [list(prefix), prefix_upper_bound(prefix), len(prefix), list(prefix)]
-    return sql.SQL(" AND ").join(parts), params
-
-
-def _match_condition(alias: str, cond: MatchCondition) -> tuple[sql.Composable, list[Any]]:
-    a = sql.Identifier(alias)
-    path = list(cond.path)
-    if not path:
-        return sql.SQL("TRUE"), []
-    parts: list[sql.Composable] = [sql.SQL("cardinality({}.namespace) >= %s").format(a)]
-    params: list[Any] = [len(path)]
-    if cond.match_type == "prefix":
-        lead = 0
-        while lead < len(path) and path[lead] != "*":
-            lead += 1
-        if lead:
-            lead_sql, lead_params = prefix_condition(alias, path[:lead], 10**6)
-            parts.append(lead_sql)
-            params += lead_params
-        for i, label in enumerate(path[lead:], start=lead + 1):
-            if label != "*":
-                parts.append(sql.SQL("{}.namespace[%s] = %s").format(a))
-                params += [i, label]
-    elif cond.match_type == "suffix":
-        n = len(path)
-        for i, label in enumerate(path):
-            if label != "*":
-                parts.append(
-                    sql.SQL("{a}.namespace[cardinality({a}.namespace) - %s] = %s").format(a=a)
-                )
-                params += [n - 1 - i, label]
-    else:
-        raise ValueError(f"unknown match type {cond.match_type!r}; use 'prefix' or 'suffix'")
-    return sql.SQL(" AND ").join(parts), params
-
-
-# --------------------------------------------------------------------------------------------
-# Filters -> SQL
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_operator_dict(condition: Any) -> bool:
-    return isinstance(condition, Mapping) and any(
-        isinstance(k, str) and k.startswith("$") for k in condition
-    )
-
-
-def _jsonb(value: Any) -> str:
-    return json.dumps(value, allow_nan=False, ensure_ascii=False)
-
-
-def filter_condition(
-    expr: sql.Composable, filter: Mapping[str, Any] | None
-) -> tuple[sql.Composable, list[Any]]:
-    """Translate a `_filters` filter on the jsonb expression `expr` (an item's value) to SQL.
-
-    The result is a boolean that is never NULL, with the semantics of `_filters.matches`
-    (tested against it with random values and filters). A missing field is SQL NULL (``->``
-    with a text key gives NULL for a missing key and for a non-object); JSON ``null`` is
-    ``'null'::jsonb``.
-    """
-    validate_filter(filter)
-    if not filter:
-        return sql.SQL("TRUE"), []
-    return _fields_condition(_Expr(expr, []), filter)
-
-
-@dataclass(frozen=True)
-class _Expr:
-    """A SQL expression with its own parameters (repeated at every use)."""
-
-    sql: sql.Composable
-    params: list[Any]
-
-
-def _fields_condition(parent: _Expr, fields: Mapping[str, Any]) -> tuple[sql.Composable, list[Any]]:
-    parts: list[sql.Composable] = []
-    params: list[Any] = []
-    for name, condition in fields.items():
-        child = _Expr(sql.SQL("({} -> %s::text)").format(parent.sql), [*parent.params, name])
-        c_sql, c_params = _condition(child, condition)
-        parts.append(c_sql)
-        params += c_params
-    return sql.SQL("(") + sql.SQL(" AND ").join(parts) + sql.SQL(")"), params
-
-
-def _use(template: str, e: _Expr, n: int, *extra: Any) -> tuple[sql.Composable, list[Any]]:
-    """Fill `template`'s ``{0}`` (used `n` times, before any ``%s``) with `e`."""
-    return sql.SQL(template).format(e.sql), [*(e.params * n), *extra]
-
-
-def _condition(e: _Expr, condition: Any) -> tuple[sql.Composable, list[Any]]:
-    if _is_operator_dict(condition):
-        parts: list[sql.Composable] = []
-        params: list[Any] = []
-        for op, operand in condition.items():
-            s, p = _operator(e, op, operand)
-            parts.append(s)
-            params += p
-        return sql.SQL("(") + sql.SQL(" AND ").join(parts) + sql.SQL(")"), params
-    if isinstance(condition, Mapping):
-        # Partial match on a nested object: the stored value must be an object.
-        head, head_params = _use("COALESCE(jsonb_typeof({0}) = 'object', FALSE)", e, 1)
-        if not condition:
-            return head, head_params
-        inner, inner_params = _fields_condition(e, condition)
-        return sql.SQL("({} AND {})").format(head, inner), [*head_params, *inner_params]
-    return _equals(e, condition)
-
-
-def _equals(e: _Expr, operand: Any) -> tuple[sql.Composable, list[Any]]:
-    if operand is None:
-        return _use("({0} IS NULL OR {0} = 'null'::jsonb)", e, 2)
-    return _use("COALESCE({0} = %s::jsonb, FALSE)", e, 1, _jsonb(operand))
-
-
-def _operator(e: _Expr, op: str, operand: Any) -> tuple[sql.Composable, list[Any]]:
-    if op == "$eq":
-        return _equals(e, operand)
-    if op == "$ne":
-        s, p = _equals(e, operand)
-        return sql.SQL("NOT ") + s, p
-    if op in ("$in", "$nin"):
-        items = list(operand)
-        non_null = [_jsonb(x) for x in items if x is not None]
-        if any(x is None for x in items):
-            s, p = _in_with_null(e, non_null)
-        else:
-            s, p = _use("COALESCE({0} = ANY(%s::jsonb[]), FALSE)", e, 1, non_null)
-        return (sql.SQL("NOT ") + s if op == "$nin" else s), p
-    if op == "$exists":
-        return _use("({0} IS NOT NULL)" if operand else "({0} IS NULL)", e, 1)
-    cmp = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
-    if _is_number(operand):
-        # jsonb compares numbers as numbers (9 < 10), unlike text.
-        return _use(
-            "COALESCE(jsonb_typeof({0}) = 'number' AND {0} " + cmp + " %s::jsonb, FALSE)",
-            e,
-            2,
-            _jsonb(operand),
-        )
-    # Strings by code point, like Python: UTF-8 byte order under the C collation.
-    return _use(
-        "COALESCE(jsonb_typeof({0}) = 'string' AND ({0} #>> '{{}}') COLLATE \"C\" "
-        + cmp
-        + ' %s::text COLLATE "C", FALSE)',
-        e,
-        2,
-        operand,
-    )
-
-
-def _in_with_null(e: _Expr, non_null: list[str]) -> tuple[sql.Composable, list[Any]]:
-    s = sql.SQL("(COALESCE({0} = ANY(%s::jsonb[]), FALSE) OR {0} IS NULL OR {0} = 'null'::jsonb)")
-    return s.format(e.sql), [*e.params, non_null, *e.params, *e.params]
-
-
-# --------------------------------------------------------------------------------------------
-# Values and indexed texts
-
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-
-
-def encode_value(namespace: tuple[str, ...], key: str, value: Any) -> str:
-    """The JSON text stored for a value, or a clear `InvalidValueError`."""
-    where = f"value of {namespace!r}/{key!r}"
-    if not isinstance(value, Mapping):
-        raise InvalidValueError(f"{where} must be a dict, got {type(value).__name__}")
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValueError(
-            f"{where} is not JSON-serialisable ({exc}); store only dicts, lists, strings, "
-            "numbers, booleans and None (convert dates and objects to strings first)"
-        ) from None
-    if _NUL_ESCAPE.search(text):
-        raise InvalidValueError(
-            f"{where} contains a NUL character (\\x00), which PostgreSQL cannot store"
-        )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidValueError(
-            f"{where} contains a lone surrogate and is not valid Unicode"
-        ) from None
-    for k in _walk_keys(value):
-        if not isinstance(k, str):
-            raise InvalidValueError(f"{where} has a non-string key {k!r}; JSON keys are strings")
-    return text
-
-
-def _walk_keys(value: Any) -> Iterable[Any]:
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            yield k
-            yield from _walk_keys(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _walk_keys(v)
-
-
-def _string_leaves(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _string_leaves(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _string_leaves(v)
-    elif value is not None:
-        yield str(value)
-
-
-def indexed_texts(
-    idx: ResolvedIndex, value: Mapping[str, Any], index: Literal[False] | list[str] | None
-) -> tuple[list[tuple[str, str]], str | None]:
-    """(field name, text) pairs to embed and the text for keyword search, for one put.
-
-    A path yielding one text names its vector after the path, one yielding several
-    ``path.0``, ``path.1``, ... (as langgraph's stores do).
-    """
-    if index is False:
-        return [], None
-    if index is None:
-        tokenized = idx.tokenized
-    else:
-        if isinstance(index, str) or not all(isinstance(f, str) and f for f in index):
-            raise InvalidValueError(
-                f"put(index=...) must be False, None or a list of paths, got {index!r}"
-            )
-        tokenized = [(f, "$" if f == "$" else tokenize_path(f)) for f in index]
-    out: list[tuple[str, str]] = []
-    keyword: list[str] = []
-    for path, tokens in tokenized:
-        if tokens == "$":
-            texts = [json.dumps(value, sort_keys=True, ensure_ascii=False)]
-            # Keywords from the values only: key names would match every item.
-            keyword.extend(_string_leaves(value))
-        else:
-            texts = get_text_at_path(value, tokens)
-            keyword.extend(texts)
-        if len(texts) == 1:
-            out.append((path, texts[0]))
-        else:
-            out.extend((f"{path}.{i}", t) for i, t in enumerate(texts))
-    keyword_text = "\n".join(keyword) if keyword else None
-    return out, keyword_text
-
-
-class PackedVector(bytes):
-    """A vector in pgvector's binary wire format (``vector`` or ``halfvec``)."""
-
-
-def pack_vector(vec: Sequence[float] | np.ndarray, vector_type: str) -> PackedVector:
-    """pgvector's binary form: dims and a zero as int16, then big-endian float4 (float2 for
-    halfvec).
-
-    Examples:
-        >>> pack_vector([1.0, -2.0], "vector").hex()
-        '000200003f800000c0000000'
-    """
-    arr = np.asarray(vec, dtype=">f4" if vector_type == "vector" else ">f2")
-    return PackedVector(struct.pack(">HH", arr.shape[0], 0) + arr.tobytes())
-
-
-def packed_vector_dumper(type_oid: int) -> type[Dumper]:
-    """A binary psycopg dumper that sends `PackedVector` bytes as type `type_oid`."""
-
-    class PackedVectorDumper(Dumper):
-        format = Format.BINARY
-        oid = type_oid
-
-        def dump(self, obj: Any) -> Buffer:
-            return cast(bytes, obj)
-
-    return PackedVectorDumper
-
-
-class PackedVectorArray(bytes):
-    """A one-dimensional ``vector[]`` / ``halfvec[]`` in PostgreSQL's binary array format.
-
-    A batch's vectors travel as one binary parameter: formatting 384 floats as text in Python
-    and parsing them again in the server took about a fifth of a row-by-row ingest.
-    `array_oid` is the array type's OID (see `register_packed_arrays`).
-    """
-
-    array_oid: int
-
-
-def pack_vector_array(
-    vectors: Iterable[Sequence[float] | np.ndarray], vector_type: str, oids: tuple[int, int]
-) -> PackedVectorArray:
-    """`vectors` as a binary ``vector[]`` (``halfvec[]``); `oids` = (element, array) type OIDs.
-
-    Examples:
-        >>> a = pack_vector_array([[1.0], [2.0]], "vector", (16385, 16390))
-        >>> a[:20].hex(), a.array_oid  # 1 dim, no nulls, element type, 2 elements from 1
-        ('0000000100000000000040010000000200000001', 16390)
-        >>> a[20:32].hex()  # the first element: 8 bytes, pgvector's binary form of [1.0]
-        '00000008000100003f800000'
-    """
-    parts = [pack_vector(v, vector_type) for v in vectors]
-    # ndim, has-nulls flag, element type; then (length, lower bound) per dimension; then each
-    # element as (byte length, bytes).
-    head = struct.pack(">iiI", 1 if parts else 0, 0, oids[0])
-    if parts:
-        head += struct.pack(">ii", len(parts), 1)
-    out = PackedVectorArray(head + b"".join(struct.pack(">i", len(p)) + p for p in parts))
-    out.array_oid = oids[1]
-    return out
-
-
-_ARRAY_DUMPERS: dict[int, type[Dumper]] = {}
-
-
-def register_packed_arrays(cur: Any, params: Sequence[Any] | None) -> None:
-    """Teach `cur` (only this cursor) to send the `PackedVectorArray` values of `params`."""
-    for value in params or ():
-        if isinstance(value, PackedVectorArray):
-            dumper = _ARRAY_DUMPERS.get(value.array_oid)
-            if dumper is None:
-                dumper = _ARRAY_DUMPERS[value.array_oid] = packed_vector_dumper(value.array_oid)
-            cur.adapters.register_dumper(PackedVectorArray, dumper)
-
-
-VECTOR_TYPE_OIDS = (
-    "SELECT t.oid::int AS oid, t.typarray::int AS array_oid FROM pg_type t "
-    "WHERE t.oid = %s::regtype"
-)
-
-
-def vector_literal(vec: Sequence[float] | np.ndarray) -> str:
-    """pgvector's text form of a vector.
-
-    Examples:
-        >>> vector_literal([0.5, -1.0])
-        '[0.5,-1.0]'
-    """
-    return "[" + ",".join(map(repr, np.asarray(vec, dtype=np.float64).tolist())) + "]"
-
-
-def check_vectors(vectors: Any, texts: Sequence[str], dims: int, what: str) -> np.ndarray:
-    """The embedder's answer as a (len(texts), dims) float array, or a clear error."""
-    vectors = list(vectors)
-    if len(vectors) != len(texts):
-        raise DimensionMismatchError(
-            f"the embedding model returned {len(vectors)} vectors for {len(texts)} {what}"
-        )
-    sizes = {len(v) for v in vectors}
-    if sizes - {dims}:
-        bad = min(sizes - {dims})
-        raise DimensionMismatchError(
-            f"the embedding model returned a {bad}-dim vector but the index has "
-            f"dims={dims}; set dims to the model's size (in a new schema) or use the "
-            "model the index was built with"
-        )
-    arr = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), dims)
-    if not np.isfinite(arr).all():
-        raise DimensionMismatchError(f"the embedding model returned a non-finite value for {what}")
-    return arr
-
-
-# --------------------------------------------------------------------------------------------
-# Results
-
-
-def row_to_item(row: Mapping[str, Any]) -> Item:
-    return Item(
-        value=row["value"],
-        key=row["key"],
-        namespace=tuple(row["namespace"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def row_to_search_item(row: Mapping[str, Any], score: float | None) -> SearchItem:
-    return SearchItem(
-        namespace=tuple(row["namespace"]),
-        key=row["key"],
-        value=row["value"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        score=score,
-    )
-
-
-def _item_key(row: Mapping[str, Any]) -> tuple[str, tuple[str, ...], str]:
-    return (row["scope"], tuple(row["namespace"]), row["key"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -1037,7 +244,7 @@ class BasePgVectorStore:
                     "omit_expired, sweep_interval_minutes"
                 )
             default_ttl = ttl.get("default_ttl")
-            if default_ttl is not None and not (_is_number(default_ttl) and default_ttl > 0):
+            if default_ttl is not None and not (is_number(default_ttl) and default_ttl > 0):
                 raise ConfigError(
                     f"ttl['default_ttl'] must be a positive number of minutes, got {default_ttl!r}"
                 )
@@ -1214,7 +421,7 @@ class BasePgVectorStore:
         conds: list[sql.Composable] = [self._alive("i")]
         params: list[Any] = []
         for cond in op.match_conditions or ():
-            c, p = _match_condition("i", cond)
+            c, p = match_condition("i", cond)
             conds.append(c)
             params += p
         ns_expr = (
@@ -1380,7 +587,7 @@ class BasePgVectorStore:
         idx = cast(ResolvedIndex, self.index)
         return sql.SQL("{}.embedding {} %s::{}").format(
             sql.Identifier(qparam_alias),
-            sql.SQL(_DISTANCE_OPS[idx.distance][0]),
+            sql.SQL(DISTANCE_OPS[idx.distance][0]),
             sql.SQL(idx.vector_type),
         )
 
@@ -1439,7 +646,7 @@ class BasePgVectorStore:
             rows.sort(key=lambda r: r["distance"])
             best: dict[tuple[str, tuple[str, ...], str], tuple[Mapping[str, Any], float]] = {}
             for r in rows:
-                k = _item_key(r)
+                k = item_key(r)
                 if k not in best:
                     best[k] = (r, self._score(r["distance"]))
             if len(best) >= want or len(rows) < fetch:
@@ -1478,7 +685,7 @@ class BasePgVectorStore:
             return _PreparedPut(ns, key, None, None)
         value_json = encode_value(ns, key, op.value)
         ttl = op.ttl
-        if ttl is not None and not (_is_number(ttl) and ttl > 0 and math.isfinite(ttl)):
+        if ttl is not None and not (is_number(ttl) and ttl > 0 and math.isfinite(ttl)):
             raise InvalidValueError(
                 f"ttl must be a positive number of minutes or None, got {ttl!r}"
             )
@@ -1899,29 +1106,6 @@ def _with_hnsw_knobs(
     )
 
 
-def auto_ef_search(
-    rows: float, *, filtered: bool, fetch: int, ef_construction: int = DEFAULT_EF_CONSTRUCTION
-) -> int:
-    """The default ``hnsw.ef_search`` for an index of about `rows` vectors built with
-    `ef_construction` (see `EF_CALIBRATION`).
-
-    Examples:
-        >>> auto_ef_search(5000, filtered=False, fetch=10)
-        160
-        >>> auto_ef_search(100_000, filtered=False, fetch=10)
-        281
-        >>> auto_ef_search(100_000, filtered=True, fetch=10)
-        562
-        >>> auto_ef_search(100_000, filtered=False, fetch=10, ef_construction=64)
-        526
-    """
-    base = EF_CALIBRATION[max(k for k in EF_CALIBRATION if k <= ef_construction)]
-    ef = base * max(1.0, rows / EF_SCALE_ROWS) ** EF_SCALE_EXPONENT
-    if filtered:
-        ef *= EF_FILTER_FACTOR
-    return int(min(MAX_EF_SEARCH, max(ef, fetch)))
-
-
 def fuse_rrf(
     lists: Sequence[Sequence[tuple[Mapping[str, Any], float]]],
 ) -> list[tuple[Mapping[str, Any], float]]:
@@ -1937,7 +1121,7 @@ def fuse_rrf(
     rows: dict[tuple[str, tuple[str, ...], str], Mapping[str, Any]] = {}
     for hits in lists:
         for rank, (row, _) in enumerate(hits, start=1):
-            k = _item_key(row)
+            k = item_key(row)
             rows.setdefault(k, row)
             scores[k] = scores.get(k, 0.0) + 1.0 / (RRF_K + rank)
     order = sorted(scores, key=lambda k: -scores[k])

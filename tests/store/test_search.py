@@ -299,7 +299,7 @@ def test_default_beam_follows_how_the_index_was_built(
     ef_construction 64 (as earlier versions of this package did) keeps the wider beam its
     poorer graph needs, read back from the index itself."""
     from langgraph_hybrid_memory.store import PgVectorStore
-    from langgraph_hybrid_memory.store.base import auto_ef_search
+    from langgraph_hybrid_memory.store._config import auto_ef_search
 
     fake = FakeEmbeddings(16)
     with PgVectorStore.from_conn_string(
@@ -327,7 +327,10 @@ def test_hnsw_settings_in_the_statement_reach_the_index_scan(pg_url: str) -> Non
 
     from langgraph_hybrid_memory._pg import get_connection
     from langgraph_hybrid_memory.store import PgVectorStore
-    from langgraph_hybrid_memory.store.base import _KNOBS_GATE, _with_hnsw_knobs
+    from langgraph_hybrid_memory.store.base import (
+        _KNOBS_GATE,
+        _with_hnsw_knobs,
+    )
 
     fake = FakeEmbeddings(16)
     with PgVectorStore.from_conn_string(

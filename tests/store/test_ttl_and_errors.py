@@ -17,7 +17,9 @@ from langgraph_hybrid_memory.errors import (
     PgVectorMissingError,
 )
 from langgraph_hybrid_memory.store import PgVectorStore
-from langgraph_hybrid_memory.store.base import PGVECTOR_AVAILABLE, Sql, resolve_index
+from langgraph_hybrid_memory.store._config import resolve_index
+from langgraph_hybrid_memory.store._schema import PGVECTOR_AVAILABLE
+from langgraph_hybrid_memory.store.base import Sql
 from tests.store.conftest import MakeStore
 from tests.support import FakeEmbeddings
 

@@ -1,0 +1,254 @@
+"""`PgVectorStore`'s index and TTL configuration: the typed dicts users pass, their checking
+into a `ResolvedIndex`, and the HNSW defaults (including the calibrated ``ef_search``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict, cast
+
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import (
+    IndexConfig,
+    TTLConfig,
+    tokenize_path,
+)
+
+from langgraph_hybrid_memory.errors import (
+    ConfigError,
+)
+
+# HNSW indexes `vector` up to 2,000 dimensions and `halfvec` up to 4,000 (pgvector 0.8).
+MAX_VECTOR_DIMS = 2000
+MAX_HALFVEC_DIMS = 4000
+
+# ef_search used for searches through the HNSW index, unless configured. Measured on the
+# benchmark's clustered 384-dim data (bench/bench_store.py, and sweeps of ef_search per index):
+#
+# * m=16, ef_construction=96 (the default): unfiltered recall@10 at 20k vectors 0.991 at ef 150,
+#   at 100k 0.985 at 250, 0.986 at 281, 0.990 at 300; with a 10% metadata filter 0.989 at 320
+#   (20k) and 0.992 at 560 (100k). Hence 160 at 20k, grown as (vectors / 20k) ** 0.35, doubled
+#   for filtered searches.
+# * m=16, ef_construction=64 (pgvector's default, and indexes built by earlier versions of this
+#   package): 300 at 20k gives 0.996 and 526 at 100k 0.986, so such an index keeps the wider beam.
+#
+# ef_construction trades ingest speed for graph quality (row-by-row `batch` ingest at 10k items,
+# against langgraph's PostgresStore at 64, vectors then sent as text: 1.22x faster at 64, 1.06x at
+# 96, 0.92x at 128; binary vectors later won back about 20%), and a better graph needs a narrower
+# beam: unfiltered p50 at 100k went from 3.3x langgraph's (at its ef 40, recall 0.71) with 64 to
+# about 2.2-2.7x with 96.
+EF_CALIBRATION: dict[int, float] = {
+    # least ef_construction of the index -> ef_search at EF_SCALE_ROWS vectors
+    96: 160.0,
+    0: 300.0,
+}
+EF_SCALE_EXPONENT = 0.35
+EF_FILTER_FACTOR = 2.0
+EF_SCALE_ROWS = 20000
+MAX_EF_SEARCH = 1000
+# How long a search trusts its cached estimate of the vectors table's size.
+ROWS_ESTIMATE_SECONDS = 60.0
+DEFAULT_M = 16
+DEFAULT_EF_CONSTRUCTION = 96
+
+SearchMode = Literal["vector", "keyword", "hybrid"]
+DistanceType = Literal["cosine", "l2", "inner_product"]
+
+
+class HNSWIndexConfig(TypedDict, total=False):
+    """HNSW settings of the vector index."""
+
+    m: int
+    """Graph degree (pgvector default 16)."""
+    ef_construction: int
+    """Candidate list size while building (default 96; pgvector's own default is 64). A
+    better-built graph needs a narrower beam for the same recall, so searches are faster;
+    row-by-row inserts get slower."""
+    ef_search: int
+    """Candidate list size while searching (raised to the number of rows a search needs).
+    Default (index built with ef_construction >= 96): 160 up to 20k vectors, then scaled by
+    ``(vectors / 20000) ** 0.35`` up to 1000, and doubled for filtered searches (recall@10 >=
+    0.98 on the benchmark's hard data at 20k and 100k; pgvector's own default is 40). An index
+    built with a smaller ef_construction (64, pgvector's default) starts from 300: its graph
+    needs the wider beam. A configured value is used as is."""
+
+
+class PgVectorIndexConfig(IndexConfig, total=False):
+    """How `PgVectorStore` indexes items for search.
+
+    ``dims`` and ``embed`` enable vector search; ``fields`` choose the indexed texts (langgraph's
+    path syntax, default ``["$"]``, the whole value). ``{"fields": [...], "search_mode":
+    "keyword"}`` alone is valid: keyword search with no embedding model.
+    """
+
+    distance_type: DistanceType
+    """``"cosine"`` (default), ``"l2"`` or ``"inner_product"``."""
+    search_mode: SearchMode
+    """``"hybrid"`` (default when ``embed`` is set), ``"vector"`` or ``"keyword"``."""
+    vector_type: Literal["vector", "halfvec"]
+    """Column type; default ``vector`` up to 2,000 dims and ``halfvec`` above (HNSW's limit)."""
+    hnsw: HNSWIndexConfig
+    """HNSW index settings."""
+    ann_index: Literal["hnsw", "none"]
+    """``"hnsw"`` (default) or ``"none"`` (always exact search)."""
+    text_search_config: str
+    """PostgreSQL text search configuration for keyword search (default ``"english"``)."""
+
+
+class PgVectorTTLConfig(TTLConfig, total=False):
+    """langgraph's `TTLConfig`. ``omit_expired`` defaults to ``True`` here: an expired item is
+    never returned, even before the sweeper deletes it."""
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass
+class ResolvedIndex:
+    """The index config, checked and with defaults filled in."""
+
+    dims: int | None
+    embeddings: Embeddings | None
+    fields: list[str]
+    tokenized: list[tuple[str, list[str] | Literal["$"]]]
+    distance: DistanceType
+    mode: SearchMode
+    vector_type: Literal["vector", "halfvec"]
+    ann: Literal["hnsw", "none"]
+    m: int
+    ef_construction: int
+    ef_search: int | None
+    ts_config: str
+
+    @property
+    def has_vectors(self) -> bool:
+        return self.dims is not None
+
+    @property
+    def uses_vectors(self) -> bool:
+        return self.has_vectors and self.mode in ("vector", "hybrid")
+
+    @property
+    def uses_keywords(self) -> bool:
+        return self.mode in ("keyword", "hybrid")
+
+
+_TS_CONFIG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"index[{name!r}] must be a positive integer, got {value!r}")
+    return value
+
+
+def resolve_index(index: Mapping[str, Any] | None, embeddings: Embeddings | None) -> ResolvedIndex:
+    """Check an index config (`embeddings` already resolved from ``index["embed"]``)."""
+    index = dict(index or {})
+    known = set(PgVectorIndexConfig.__annotations__) | {"dims", "embed", "fields"}
+    unknown = sorted(set(index) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown index config key(s) {unknown}; accepted: {', '.join(sorted(known))}"
+        )
+    dims = index.get("dims")
+    if dims is not None:
+        dims = _positive_int(dims, "dims")
+    if (dims is None) != (embeddings is None):
+        raise ConfigError(
+            "index needs both 'dims' and 'embed' for vector search (or neither, with "
+            "search_mode='keyword')"
+        )
+    fields = index.get("fields") or ["$"]
+    if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
+        raise ConfigError(f"index['fields'] must be a list of paths, got {fields!r}")
+    distance = index.get("distance_type", "cosine")
+    if distance not in ("cosine", "l2", "inner_product"):
+        raise ConfigError(
+            f"index['distance_type']={distance!r}; use 'cosine', 'l2' or 'inner_product'"
+        )
+    mode = index.get("search_mode", "hybrid" if dims is not None else "keyword")
+    if mode not in ("vector", "keyword", "hybrid"):
+        raise ConfigError(f"index['search_mode']={mode!r}; use 'vector', 'keyword' or 'hybrid'")
+    if mode != "keyword" and dims is None:
+        raise ConfigError(
+            f"search_mode={mode!r} needs 'dims' and 'embed'; without an embedding model use "
+            "search_mode='keyword'"
+        )
+    vector_type = index.get("vector_type")
+    if vector_type is None:
+        vector_type = "halfvec" if dims is not None and dims > MAX_VECTOR_DIMS else "vector"
+    if vector_type not in ("vector", "halfvec"):
+        raise ConfigError(f"index['vector_type']={vector_type!r}; use 'vector' or 'halfvec'")
+    ann = index.get("ann_index", "hnsw")
+    if ann not in ("hnsw", "none"):
+        raise ConfigError(f"index['ann_index']={ann!r}; use 'hnsw' or 'none'")
+    if dims is not None and ann == "hnsw":
+        limit = MAX_VECTOR_DIMS if vector_type == "vector" else MAX_HALFVEC_DIMS
+        if dims > limit:
+            raise ConfigError(
+                f"an HNSW index on {vector_type} supports at most {limit} dims, got dims={dims}; "
+                "use vector_type='halfvec' (up to 4000) or ann_index='none'"
+            )
+    hnsw = dict(index.get("hnsw") or {})
+    bad = sorted(set(hnsw) - set(HNSWIndexConfig.__annotations__))
+    if bad:
+        raise ConfigError(
+            f"unknown index['hnsw'] key(s) {bad}; accepted: m, ef_construction, ef_search"
+        )
+    ts_config = index.get("text_search_config", "english")
+    if not isinstance(ts_config, str) or not _TS_CONFIG_RE.match(ts_config):
+        raise ConfigError(
+            f"index['text_search_config']={ts_config!r} is not a text search configuration name"
+        )
+    return ResolvedIndex(
+        dims=dims,
+        embeddings=embeddings,
+        fields=list(fields),
+        tokenized=[(f, "$" if f == "$" else tokenize_path(f)) for f in fields],
+        distance=distance,
+        mode=mode,
+        vector_type=cast(Literal["vector", "halfvec"], vector_type),
+        ann=ann,
+        m=_positive_int(hnsw.get("m", DEFAULT_M), "hnsw.m"),
+        ef_construction=_positive_int(
+            hnsw.get("ef_construction", DEFAULT_EF_CONSTRUCTION), "hnsw.ef_construction"
+        ),
+        ef_search=(
+            _positive_int(hnsw["ef_search"], "hnsw.ef_search") if "ef_search" in hnsw else None
+        ),
+        ts_config=ts_config,
+    )
+
+
+def validate_schema_name(schema: str) -> str:
+    if not isinstance(schema, str) or not schema or len(schema) > 63 or "\x00" in schema:
+        raise ConfigError(
+            f"schema must be a non-empty name of at most 63 characters, got {schema!r}"
+        )
+    return schema
+
+
+def auto_ef_search(
+    rows: float, *, filtered: bool, fetch: int, ef_construction: int = DEFAULT_EF_CONSTRUCTION
+) -> int:
+    """The default ``hnsw.ef_search`` for an index of about `rows` vectors built with
+    `ef_construction` (see `EF_CALIBRATION`).
+
+    Examples:
+        >>> auto_ef_search(5000, filtered=False, fetch=10)
+        160
+        >>> auto_ef_search(100_000, filtered=False, fetch=10)
+        281
+        >>> auto_ef_search(100_000, filtered=True, fetch=10)
+        562
+        >>> auto_ef_search(100_000, filtered=False, fetch=10, ef_construction=64)
+        526
+    """
+    base = EF_CALIBRATION[max(k for k in EF_CALIBRATION if k <= ef_construction)]
+    ef = base * max(1.0, rows / EF_SCALE_ROWS) ** EF_SCALE_EXPONENT
+    if filtered:
+        ef *= EF_FILTER_FACTOR
+    return int(min(MAX_EF_SEARCH, max(ef, fetch)))

@@ -1,0 +1,175 @@
+"""`PgVectorStore`'s tables: numbered migrations, the HNSW index DDL and the checks `setup`
+runs against an existing schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql
+
+from langgraph_hybrid_memory._migrations import Migration
+from langgraph_hybrid_memory.errors import (
+    DimensionMismatchError,
+)
+from langgraph_hybrid_memory.store._config import ResolvedIndex
+
+DEFAULT_SCHEMA = "memory"
+DEFAULT_SCOPE_DEPTH = 2
+MIGRATIONS_TABLE = "store_migrations"
+VECTOR_MIGRATIONS_TABLE = "store_vector_migrations"
+
+# --------------------------------------------------------------------------------------------
+# Schema
+
+DISTANCE_OPS: dict[str, tuple[str, str]] = {
+    # distance type -> (operator, opclass suffix)
+    "cosine": ("<=>", "cosine_ops"),
+    "l2": ("<->", "l2_ops"),
+    "inner_product": ("<#>", "ip_ops"),
+}
+
+_CREATE_ITEMS = """
+CREATE TABLE IF NOT EXISTS items (
+    scope text COLLATE "C" NOT NULL,
+    namespace text[] COLLATE "C" NOT NULL,
+    key text NOT NULL,
+    value jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz,
+    ttl_minutes double precision,
+    tsv tsvector,
+    PRIMARY KEY (scope, namespace, key)
+);
+CREATE TABLE IF NOT EXISTS store_settings (
+    name text PRIMARY KEY,
+    value jsonb NOT NULL
+);
+"""
+
+MIGRATIONS: list[Migration] = [
+    Migration(_CREATE_ITEMS, description="items table, settings table"),
+    Migration(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_namespace_idx ON items (namespace, key)",
+        transactional=False,
+        index="items_namespace_idx",
+        description="namespace prefix searches shorter than the scope",
+    ),
+    Migration(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_tsv_idx ON items USING gin (tsv)",
+        transactional=False,
+        index="items_tsv_idx",
+        description="keyword search",
+    ),
+    Migration(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_expires_idx ON items (expires_at) "
+        "WHERE expires_at IS NOT NULL",
+        transactional=False,
+        index="items_expires_idx",
+        description="TTL sweeps",
+    ),
+]
+
+VECTOR_INDEX_NAME = "vectors_embedding_idx"
+
+
+def prepare_ann_index(
+    idx: ResolvedIndex, *, concurrently: bool, schema: str | None
+) -> sql.Composed:
+    """``CREATE INDEX`` for the HNSW index (used by the migration and by `bulk_put`)."""
+    opclass = f"{idx.vector_type}_{DISTANCE_OPS[idx.distance][1]}"
+    table = sql.Identifier(schema, "vectors") if schema else sql.Identifier("vectors")
+    return sql.SQL(
+        "CREATE INDEX {conc} IF NOT EXISTS {name} ON {table} USING hnsw (embedding {ops}) "
+        "WITH (m = {m}, ef_construction = {efc})"
+    ).format(
+        conc=sql.SQL("CONCURRENTLY" if concurrently else ""),
+        name=sql.Identifier(VECTOR_INDEX_NAME),
+        table=table,
+        ops=sql.Identifier(opclass),
+        m=sql.Literal(idx.m),
+        efc=sql.Literal(idx.ef_construction),
+    )
+
+
+def vector_migrations(idx: ResolvedIndex) -> list[Migration]:
+    """Migrations of the vectors table. Dims, type and distance come from the config; `setup`
+    checks an existing table against it, so a changed config never silently reuses a table."""
+    assert idx.dims is not None
+    out = [
+        Migration(
+            # Into public: the extension's types and operators must be on every session's
+            # search_path, and the store schema is not.
+            "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public",
+            description="pgvector",
+        ),
+        Migration(
+            sql.SQL(
+                """
+CREATE TABLE IF NOT EXISTS vectors (
+    scope text COLLATE "C" NOT NULL,
+    namespace text[] COLLATE "C" NOT NULL,
+    key text NOT NULL,
+    field text NOT NULL,
+    embedding {vtype}({dims}) NOT NULL,
+    PRIMARY KEY (scope, namespace, key, field),
+    FOREIGN KEY (scope, namespace, key) REFERENCES items (scope, namespace, key)
+        ON DELETE CASCADE
+)"""
+            ).format(vtype=sql.SQL(idx.vector_type), dims=sql.Literal(idx.dims)),
+            description="vectors table",
+        ),
+    ]
+    if idx.ann == "hnsw":
+        out.append(
+            Migration(
+                prepare_ann_index(idx, concurrently=True, schema=None),
+                transactional=False,
+                index=VECTOR_INDEX_NAME,
+                description="HNSW index",
+            )
+        )
+    else:
+        out.append(Migration("SELECT 1", description="no ANN index"))
+    out.append(
+        Migration(
+            # NULL in rows written before this migration (`lghm forget` hashes their values).
+            "ALTER TABLE vectors ADD COLUMN IF NOT EXISTS text_hash text",
+            description="text_hash: sha256 of the embedded text, as the embedding cache keys it",
+        )
+    )
+    return out
+
+
+PGVECTOR_AVAILABLE = (
+    "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS installed, "
+    "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS available"
+)
+EMBEDDING_COLUMN_TYPE = (
+    "SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
+    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = %s AND c.relname = 'vectors' AND a.attname = 'embedding' "
+    "AND NOT a.attisdropped"
+)
+
+
+def check_embedding_column(idx: ResolvedIndex, rows: list[dict[str, Any]], schema: str) -> None:
+    """Raise if an existing vectors table has other dims or type than the config."""
+    if not rows or idx.dims is None:
+        return
+    found = rows[0]["type"]
+    wanted = f"{idx.vector_type}({idx.dims})"
+    if found != wanted:
+        raise DimensionMismatchError(
+            f"{schema}.vectors holds {found} but the index config says {wanted}; keep the "
+            "embedding model the table was built with, or set up the new model in another "
+            "schema and re-import (a silent mix of models would make search return nonsense)"
+        )
+
+
+def pgvector_missing_message() -> str:
+    return (
+        "the pgvector extension is not available on this PostgreSQL server; install it "
+        "(https://github.com/pgvector/pgvector#installation) or use the embedded server, or "
+        "configure the store with search_mode='keyword' and no dims/embed"
+    )
