@@ -371,3 +371,18 @@ def test_transfer_engine_copies_items_both_ways(sqlite_path: Path, tmp_path: Pat
             got = target.get(("u", "1"), "k1")
             assert got is not None and got.value == {"i": 1}
             assert target.stats()["items"] == 250
+
+
+def test_sweeper_refuses_a_second_start_and_stops_when_its_future_is_cancelled(
+    sqlite_path: Path,
+) -> None:
+    store = LocalStore(sqlite_path, ttl={"sweep_interval_minutes": 10})
+    try:
+        future = store.start_ttl_sweeper()
+        with pytest.raises(RuntimeError, match="already running"):
+            store.start_ttl_sweeper()
+        assert future.cancel()
+        assert store.stop_ttl_sweeper(timeout=30)
+        store.start_ttl_sweeper()  # stopped: may start again
+    finally:
+        store.close()

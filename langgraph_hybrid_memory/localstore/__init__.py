@@ -42,6 +42,7 @@ from langgraph.store.base import (
 from langgraph_hybrid_memory._embeddings import embedding_dims, resolve_embeddings, text_hash
 from langgraph_hybrid_memory._filters import matches
 from langgraph_hybrid_memory._sqlite import LocalDB
+from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 from langgraph_hybrid_memory.localstore import base as _b
 from langgraph_hybrid_memory.localstore.base import (
@@ -139,8 +140,10 @@ class LocalStore(BaseStore):
             self._configure_index(index)
         self._is_setup = False
         self._setup_lock = threading.Lock()
-        self._sweeper_stop = threading.Event()
-        self._sweeper: threading.Thread | None = None
+        # `sweep_ttl` looked up at each run, so a subclass's or a wrapped method is used.
+        self._sweeper = SweeperThread(
+            lambda: self.sweep_ttl(), name="lghm-local-ttl-sweeper", label="local store"
+        )
         self._closed = False
 
     def _configure_index(self, index: LocalIndexConfig) -> None:
@@ -585,11 +588,10 @@ class LocalStore(BaseStore):
         ``sweep_interval_minutes``, else 5) in a daemon thread until `stop_ttl_sweeper`.
 
         Returns a future that completes when the sweeper stops; cancelling it stops the sweeper.
+
+        Raises:
+            RuntimeError: the sweeper is already running.
         """
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if self._sweeper is not None and self._sweeper.is_alive():
-            future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
-            return future
         interval = float(
             sweep_interval_minutes
             or (self.ttl_config or {}).get("sweep_interval_minutes")
@@ -597,36 +599,11 @@ class LocalStore(BaseStore):
         )
         if interval <= 0:
             raise ConfigError(f"sweep_interval_minutes must be positive, got {interval!r}")
-        self._sweeper_stop.clear()
-        future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
-
-        def loop() -> None:
-            try:
-                while not self._sweeper_stop.wait(interval * 60.0):
-                    try:
-                        swept = self.sweep_ttl()
-                        if swept:
-                            logger.info("local store swept %d expired items", swept)
-                    except Exception:  # keep sweeping: a locked file now is fine next time
-                        logger.exception("local store TTL sweep failed")
-            finally:
-                if not future.done():
-                    future.set_result(None)
-
-        self._sweeper = threading.Thread(target=loop, name="lghm-local-ttl-sweeper", daemon=True)
-        self._sweeper.start()
-        return future
+        return self._sweeper.start(interval)
 
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper thread; True if it stopped (or was not running)."""
-        if self._sweeper is None:
-            return True
-        self._sweeper_stop.set()
-        self._sweeper.join(timeout)
-        stopped = not self._sweeper.is_alive()
-        if stopped:
-            self._sweeper = None
-        return stopped
+        return self._sweeper.stop(timeout)
 
     # --- status ---------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._pg import make_pool
+from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
     is_dead_connection,
@@ -161,8 +162,10 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
             for c in (conn, read_conn)
             if c is not None and not isinstance(c, ConnectionPool)
         }
-        self._sweeper: threading.Thread | None = None
-        self._sweeper_stop = threading.Event()
+        # `sweep_ttl` looked up at each run, so a subclass's or a wrapped method is used.
+        self._sweeper = SweeperThread(
+            lambda: self.sweep_ttl(), name="lghm-ttl-sweeper", label="store"
+        )
 
     @classmethod
     @contextmanager
@@ -316,42 +319,15 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
 
         Returns a future that completes when the sweeper stops.
         """
-        done: concurrent.futures.Future[None] = concurrent.futures.Future()
         if self.ttl_config is None:
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
             done.set_result(None)
             return done
-        if self._sweeper is not None and self._sweeper.is_alive():
-            raise RuntimeError("the TTL sweeper is already running; stop_ttl_sweeper() first")
-        interval = _sweep_interval(self.ttl_config, sweep_interval_minutes)
-        self._sweeper_stop.clear()
-
-        def loop() -> None:
-            try:
-                while not self._sweeper_stop.wait(interval * 60):
-                    try:
-                        n = self.sweep_ttl()
-                        if n:
-                            logger.info("TTL sweeper deleted %d expired items", n)
-                    except Exception:
-                        # Keep sweeping: the next run may succeed (e.g. after a restart).
-                        logger.exception("TTL sweep failed")
-            finally:
-                done.set_result(None)
-
-        self._sweeper = threading.Thread(target=loop, name="lghm-ttl-sweeper", daemon=True)
-        self._sweeper.start()
-        return done
+        return self._sweeper.start(_sweep_interval(self.ttl_config, sweep_interval_minutes))
 
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper thread; return whether it stopped within `timeout` seconds."""
-        if self._sweeper is None:
-            return True
-        self._sweeper_stop.set()
-        self._sweeper.join(timeout)
-        stopped = not self._sweeper.is_alive()
-        if stopped:
-            self._sweeper = None
-        return stopped
+        return self._sweeper.stop(timeout)
 
 
 def _execute(conn: Connection[DictRow], step: Sql | CopyIn) -> list[dict[str, Any]]:
