@@ -23,25 +23,26 @@ from langgraph_hybrid_memory.errors import (
 MAX_VECTOR_DIMS = 2000
 MAX_HALFVEC_DIMS = 4000
 
-# ef_search used for searches through the HNSW index, unless configured. Measured on the
-# benchmark's clustered 384-dim data (bench/bench_store.py, and sweeps of ef_search per index):
+# The HNSW graph and the ef_search used to search it, unless configured. Measured on the
+# benchmark's clustered 384-dim data (bench/bench_store.py, with sweeps of ef_search per index;
+# recall@10 against exact search, unfiltered / with a 10% metadata filter):
 #
-# * m=16, ef_construction=96 (the default): unfiltered recall@10 at 20k vectors 0.991 at ef 150,
-#   at 100k 0.985 at 250, 0.986 at 281, 0.990 at 300; with a 10% metadata filter 0.989 at 320
-#   (20k) and 0.992 at 560 (100k). Hence 160 at 20k, grown as (vectors / 20k) ** 0.35, doubled
-#   for filtered searches.
-# * m=16, ef_construction=64 (pgvector's default, and indexes built by earlier versions of this
-#   package): 300 at 20k gives 0.996 and 526 at 100k 0.986, so such an index keeps the wider beam.
+# * m=12, ef_construction=96 (the default): 20k vectors 0.987 at ef 175 / 0.988 at 350; 100k
+#   0.985 at 281, 0.988 at 307 / 0.993 at 614. Hence 175 at 20k, grown as (vectors / 20k) **
+#   0.35, doubled for filtered searches. Unfiltered p50 at 100k: about 2.1-2.4x langgraph's
+#   PostgresStore at its ef 40 (recall 0.71).
+# * m=16, ef_construction=96: about the same recall per ef (0.986 at 281 at 100k), slower to
+#   insert; m=16, ef_construction=64 (pgvector's defaults, and indexes built by earlier versions
+#   of this package) needs 300 at 20k (0.996) and 526 at 100k (0.986): 3.3x langgraph's latency.
 #
-# ef_construction trades ingest speed for graph quality (row-by-row `batch` ingest at 10k items,
-# against langgraph's PostgresStore at 64, vectors then sent as text: 1.22x faster at 64, 1.06x at
-# 96, 0.92x at 128; binary vectors later won back about 20%), and a better graph needs a narrower
-# beam: unfiltered p50 at 100k went from 3.3x langgraph's (at its ef 40, recall 0.71) with 64 to
-# about 2.2-2.7x with 96.
-EF_CALIBRATION: dict[int, float] = {
-    # least ef_construction of the index -> ef_search at EF_SCALE_ROWS vectors
-    96: 160.0,
-    0: 300.0,
+# Row-by-row `batch` ingest of 20k items, against PostgresStore (m=16, ef_construction=64):
+# 1.47x as fast at m=12/96, 1.54x at 16/64, 1.18x at 16/96, 1.18x at 12/128. At 100k, 16/96 fell
+# to 0.89x (the graph search of each insert grows with the graph), hence m=12: fewer neighbour
+# lists to rewrite per insert and per search hop, for the same recall at a given ef.
+EF_CALIBRATION: dict[tuple[int, int], float] = {
+    # least (m, ef_construction) of the index -> ef_search at EF_SCALE_ROWS vectors
+    (12, 96): 175.0,
+    (0, 0): 300.0,
 }
 EF_SCALE_EXPONENT = 0.35
 EF_FILTER_FACTOR = 2.0
@@ -49,7 +50,7 @@ EF_SCALE_ROWS = 20000
 MAX_EF_SEARCH = 1000
 # How long a search trusts its cached estimate of the vectors table's size.
 ROWS_ESTIMATE_SECONDS = 60.0
-DEFAULT_M = 16
+DEFAULT_M = 12
 DEFAULT_EF_CONSTRUCTION = 96
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
@@ -60,18 +61,19 @@ class HNSWIndexConfig(TypedDict, total=False):
     """HNSW settings of the vector index."""
 
     m: int
-    """Graph degree (pgvector default 16)."""
+    """Graph degree (default 12; pgvector's own default is 16): fewer neighbour lists to
+    rewrite per insert and to read per search hop."""
     ef_construction: int
     """Candidate list size while building (default 96; pgvector's own default is 64). A
     better-built graph needs a narrower beam for the same recall, so searches are faster;
     row-by-row inserts get slower."""
     ef_search: int
     """Candidate list size while searching (raised to the number of rows a search needs).
-    Default (index built with ef_construction >= 96): 160 up to 20k vectors, then scaled by
-    ``(vectors / 20000) ** 0.35`` up to 1000, and doubled for filtered searches (recall@10 >=
-    0.98 on the benchmark's hard data at 20k and 100k; pgvector's own default is 40). An index
-    built with a smaller ef_construction (64, pgvector's default) starts from 300: its graph
-    needs the wider beam. A configured value is used as is."""
+    Default (index built with m >= 12 and ef_construction >= 96): 175 up to 20k vectors, then
+    scaled by ``(vectors / 20000) ** 0.35`` up to 1000, and doubled for filtered searches
+    (recall@10 >= 0.98 on the benchmark's hard data at 20k and 100k; pgvector's own default is
+    40). Another index (e.g. pgvector's defaults m=16, ef_construction=64) starts from 300: its
+    graph needs the wider beam. A configured value is used as is."""
 
 
 class PgVectorIndexConfig(IndexConfig, total=False):
@@ -232,22 +234,27 @@ def validate_schema_name(schema: str) -> str:
 
 
 def auto_ef_search(
-    rows: float, *, filtered: bool, fetch: int, ef_construction: int = DEFAULT_EF_CONSTRUCTION
+    rows: float,
+    *,
+    filtered: bool,
+    fetch: int,
+    m: int = DEFAULT_M,
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION,
 ) -> int:
-    """The default ``hnsw.ef_search`` for an index of about `rows` vectors built with
+    """The default ``hnsw.ef_search`` for an index of about `rows` vectors built with `m` and
     `ef_construction` (see `EF_CALIBRATION`).
 
     Examples:
         >>> auto_ef_search(5000, filtered=False, fetch=10)
-        160
+        175
         >>> auto_ef_search(100_000, filtered=False, fetch=10)
-        281
+        307
         >>> auto_ef_search(100_000, filtered=True, fetch=10)
-        562
-        >>> auto_ef_search(100_000, filtered=False, fetch=10, ef_construction=64)
+        614
+        >>> auto_ef_search(100_000, filtered=False, fetch=10, m=16, ef_construction=64)
         526
     """
-    base = EF_CALIBRATION[max(k for k in EF_CALIBRATION if k <= ef_construction)]
+    base = EF_CALIBRATION[max(k for k in EF_CALIBRATION if k[0] <= m and k[1] <= ef_construction)]
     ef = base * max(1.0, rows / EF_SCALE_ROWS) ** EF_SCALE_EXPONENT
     if filtered:
         ef *= EF_FILTER_FACTOR

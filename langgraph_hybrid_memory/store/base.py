@@ -254,7 +254,8 @@ class BasePgVectorStore:
         self._t_vectors = sql.Identifier(schema, "vectors")
         self._t_settings = sql.Identifier(schema, "store_settings")
         self._s = s
-        self._rows_estimate: tuple[tuple[float, int], float] | None = None
+        self._rows_estimate: tuple[tuple[float, int, int], float] | None = None
+        self._index_name = sql.Identifier(schema, VECTOR_INDEX_NAME).as_string(None)
         # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
         self._write_queries: dict[tuple[bool, bool, str | None], str] = {}
         self._vector_oids: tuple[int, int] | None = None
@@ -602,8 +603,8 @@ class BasePgVectorStore:
         idx = cast(ResolvedIndex, self.index)
         if idx.ef_search is not None:
             return max(idx.ef_search, min(fetch, MAX_EF_SEARCH))
-        rows, efc = yield from self._vectors_estimate()
-        return auto_ef_search(rows, filtered=bool(op.filter), fetch=fetch, ef_construction=efc)
+        rows, m, efc = yield from self._vectors_estimate()
+        return auto_ef_search(rows, filtered=bool(op.filter), fetch=fetch, m=m, ef_construction=efc)
 
     def _vector_candidates(
         self,
@@ -654,26 +655,24 @@ class BasePgVectorStore:
             fetch *= 2
             rows = None
 
-    def _vectors_estimate(self) -> Plan[tuple[float, int]]:
-        """The planner's estimate of the vectors table's size and the HNSW index's
-        ``ef_construction`` (pgvector's default 64 if the index does not say), cached for a
-        minute."""
+    def _vectors_estimate(self) -> Plan[tuple[float, int, int]]:
+        """The planner's estimate of the vectors table's size and the HNSW index's ``m`` and
+        ``ef_construction`` (pgvector's defaults 16 and 64 where the index does not say),
+        cached for a minute."""
         now = time.monotonic()
         cached = self._rows_estimate
         if cached is not None and now - cached[1] < ROWS_ESTIMATE_SECONDS:
             return cached[0]
         rows = yield Sql(
-            "SELECT GREATEST(t.reltuples, 0)::float8 AS n, "
-            "(SELECT o.option_value FROM pg_class ix, pg_options_to_table(ix.reloptions) o "
-            "WHERE ix.oid = to_regclass(%s) AND o.option_name = 'ef_construction') AS efc "
-            "FROM pg_class t WHERE t.oid = %s::regclass",
-            (
-                sql.Identifier(self.schema, VECTOR_INDEX_NAME).as_string(None),
-                self._t_vectors.as_string(None),
-            ),
+            VECTORS_ESTIMATE,
+            (self._index_name, self._index_name, self._t_vectors.as_string(None)),
             replica=True,
         )
-        estimate = (float(rows[0]["n"]), int(rows[0]["efc"] or 64)) if rows else (0.0, 64)
+        estimate = (
+            (float(rows[0]["n"]), int(rows[0]["m"] or 16), int(rows[0]["efc"] or 64))
+            if rows
+            else (0.0, 16, 64)
+        )
         self._rows_estimate = (estimate, now)
         return estimate
 
@@ -1078,6 +1077,16 @@ class BasePgVectorStore:
             if len(rows) < batch_size:
                 return total
 
+
+# Table size from the planner's statistics, and the HNSW index's build settings.
+VECTORS_ESTIMATE = (
+    "SELECT GREATEST(t.reltuples, 0)::float8 AS n, "
+    "(SELECT o.option_value FROM pg_class ix, pg_options_to_table(ix.reloptions) o "
+    "WHERE ix.oid = to_regclass(%s) AND o.option_name = 'm') AS m, "
+    "(SELECT o.option_value FROM pg_class ix, pg_options_to_table(ix.reloptions) o "
+    "WHERE ix.oid = to_regclass(%s) AND o.option_name = 'ef_construction') AS efc "
+    "FROM pg_class t WHERE t.oid = %s::regclass"
+)
 
 _CANDIDATE_COLUMNS = (
     "i.scope, i.namespace, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"

@@ -291,13 +291,16 @@ def test_embed_as_model_string_with_the_local_model(pg_url: str) -> None:
         )
 
 
-@pytest.mark.parametrize(("hnsw", "built_with"), [({}, 96), ({"ef_construction": 64}, 64)])
+@pytest.mark.parametrize(
+    ("hnsw", "built_with", "base"),
+    [({}, (12, 96), 175), ({"m": 16, "ef_construction": 64}, (16, 64), 300)],
+)
 def test_default_beam_follows_how_the_index_was_built(
-    pg_url: str, hnsw: dict[str, int], built_with: int
+    pg_url: str, hnsw: dict[str, int], built_with: tuple[int, int], base: int
 ) -> None:
     """The default ef_search is calibrated per index build: an index built with pgvector's
-    ef_construction 64 (as earlier versions of this package did) keeps the wider beam its
-    poorer graph needs, read back from the index itself."""
+    defaults (m 16, ef_construction 64, as earlier versions of this package did) keeps the wider
+    beam its poorer graph needs, read back from the index itself."""
     from langgraph_hybrid_memory.store import PgVectorStore
     from langgraph_hybrid_memory.store._config import auto_ef_search
 
@@ -307,13 +310,11 @@ def test_default_beam_follows_how_the_index_was_built(
     ) as s:
         s.setup()
         s.put(("u", "1"), "k", {"text": "tea"})
-        rows, efc = s._run(s._vectors_estimate)
-        assert efc == built_with
-        narrow = auto_ef_search(100_000, filtered=False, fetch=10, ef_construction=96)
-        wide = auto_ef_search(100_000, filtered=False, fetch=10, ef_construction=64)
-        assert narrow < wide
-        assert auto_ef_search(rows, filtered=False, fetch=10, ef_construction=efc) == (
-            160 if built_with == 96 else 300
+        rows, m, efc = s._run(s._vectors_estimate)
+        assert (m, efc) == built_with
+        assert auto_ef_search(rows, filtered=False, fetch=10, m=m, ef_construction=efc) == base
+        assert auto_ef_search(100_000, filtered=False, fetch=10, m=12, ef_construction=96) < (
+            auto_ef_search(100_000, filtered=False, fetch=10, m=16, ef_construction=64)
         )
 
 
