@@ -27,21 +27,21 @@ MAX_HALFVEC_DIMS = 4000
 # benchmark's clustered 384-dim data (bench/bench_store.py, with sweeps of ef_search per index;
 # recall@10 against exact search, unfiltered / with a 10% metadata filter):
 #
-# * m=12, ef_construction=96 (the default): 20k vectors 0.987 at ef 175 / 0.988 at 350; 100k
-#   0.985 at 281, 0.988 at 307 / 0.993 at 614. Hence 175 at 20k, grown as (vectors / 20k) **
-#   0.35, doubled for filtered searches. Unfiltered p50 at 100k: about 2.1-2.4x langgraph's
-#   PostgresStore at its ef 40 (recall 0.71).
-# * m=16, ef_construction=96: about the same recall per ef (0.986 at 281 at 100k), slower to
-#   insert; m=16, ef_construction=64 (pgvector's defaults, and indexes built by earlier versions
-#   of this package) needs 300 at 20k (0.996) and 526 at 100k (0.986): 3.3x langgraph's latency.
+# * m=12, ef_construction=88 (the default): 20k vectors 0.993 at ef 200 / 0.990 at 400; 100k
+#   0.984 at 307, 0.988 at 350 / 0.985 at 614, 0.986 at 700. Hence 200 at 20k, grown as
+#   (vectors / 20k) ** 0.35, doubled for filtered searches. Unfiltered p50 at 100k: about 2.0-2.2x
+#   langgraph's PostgresStore at its ef 40 (recall 0.71).
+# * m=12, ef_construction=96 reaches 0.988 at 307 (100k); m=12/80 needs 400 for 0.985.
+#   pgvector's defaults m=16, ef_construction=64 (and indexes built by earlier versions of this
+#   package) need 300 at 20k (0.996) and 526 at 100k (0.986): 3.3x langgraph's latency.
 #
-# Row-by-row `batch` ingest of 20k items, against PostgresStore (m=16, ef_construction=64):
-# 1.47x as fast at m=12/96, 1.54x at 16/64, 1.18x at 16/96, 1.18x at 12/128. At 100k, 16/96 fell
-# to 0.89x (the graph search of each insert grows with the graph), hence m=12: fewer neighbour
-# lists to rewrite per insert and per search hop, for the same recall at a given ef.
+# The build settings trade ingest speed for graph quality. Row-by-row `batch` ingest against
+# PostgresStore (m=16, ef_construction=64), 20k items: 1.47x as fast at m=12/96, 1.54x at 16/64,
+# 1.18x at 16/96. 100k items: 0.96x at 12/96, 1.27x at 12/80 (the graph search of every insert
+# grows with the graph and reads more pages than the buffer cache holds); hence 12/88.
 EF_CALIBRATION: dict[tuple[int, int], float] = {
     # least (m, ef_construction) of the index -> ef_search at EF_SCALE_ROWS vectors
-    (12, 96): 175.0,
+    (12, 88): 200.0,
     (0, 0): 300.0,
 }
 EF_SCALE_EXPONENT = 0.35
@@ -51,7 +51,7 @@ MAX_EF_SEARCH = 1000
 # How long a search trusts its cached estimate of the vectors table's size.
 ROWS_ESTIMATE_SECONDS = 60.0
 DEFAULT_M = 12
-DEFAULT_EF_CONSTRUCTION = 96
+DEFAULT_EF_CONSTRUCTION = 88
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
 DistanceType = Literal["cosine", "l2", "inner_product"]
@@ -64,12 +64,12 @@ class HNSWIndexConfig(TypedDict, total=False):
     """Graph degree (default 12; pgvector's own default is 16): fewer neighbour lists to
     rewrite per insert and to read per search hop."""
     ef_construction: int
-    """Candidate list size while building (default 96; pgvector's own default is 64). A
+    """Candidate list size while building (default 88; pgvector's own default is 64). A
     better-built graph needs a narrower beam for the same recall, so searches are faster;
     row-by-row inserts get slower."""
     ef_search: int
     """Candidate list size while searching (raised to the number of rows a search needs).
-    Default (index built with m >= 12 and ef_construction >= 96): 175 up to 20k vectors, then
+    Default (index built with m >= 12 and ef_construction >= 88): 200 up to 20k vectors, then
     scaled by ``(vectors / 20000) ** 0.35`` up to 1000, and doubled for filtered searches
     (recall@10 >= 0.98 on the benchmark's hard data at 20k and 100k; pgvector's own default is
     40). Another index (e.g. pgvector's defaults m=16, ef_construction=64) starts from 300: its
@@ -246,11 +246,11 @@ def auto_ef_search(
 
     Examples:
         >>> auto_ef_search(5000, filtered=False, fetch=10)
-        175
+        200
         >>> auto_ef_search(100_000, filtered=False, fetch=10)
-        307
+        351
         >>> auto_ef_search(100_000, filtered=True, fetch=10)
-        614
+        702
         >>> auto_ef_search(100_000, filtered=False, fetch=10, m=16, ef_construction=64)
         526
     """

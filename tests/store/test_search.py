@@ -293,7 +293,7 @@ def test_embed_as_model_string_with_the_local_model(pg_url: str) -> None:
 
 @pytest.mark.parametrize(
     ("hnsw", "built_with", "base"),
-    [({}, (12, 96), 175), ({"m": 16, "ef_construction": 64}, (16, 64), 300)],
+    [({}, (12, 88), 200), ({"m": 16, "ef_construction": 64}, (16, 64), 300)],
 )
 def test_default_beam_follows_how_the_index_was_built(
     pg_url: str, hnsw: dict[str, int], built_with: tuple[int, int], base: int
@@ -313,7 +313,7 @@ def test_default_beam_follows_how_the_index_was_built(
         rows, m, efc = s._run(s._vectors_estimate)
         assert (m, efc) == built_with
         assert auto_ef_search(rows, filtered=False, fetch=10, m=m, ef_construction=efc) == base
-        assert auto_ef_search(100_000, filtered=False, fetch=10, m=12, ef_construction=96) < (
+        assert auto_ef_search(100_000, filtered=False, fetch=10, m=12, ef_construction=88) < (
             auto_ef_search(100_000, filtered=False, fetch=10, m=16, ef_construction=64)
         )
 
