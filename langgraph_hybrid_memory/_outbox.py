@@ -524,20 +524,19 @@ class Replicator:
                 connect_timeout=max(1, round(connect_timeout)),
             )
         elif isinstance(target, AsyncConnectionPool):
+            # The flusher is a thread: it cannot borrow from an asyncio pool, so it opens its own
+            # small sync pool with the same conninfo and connection arguments.
             self._owns_pool = True
+            kwargs: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout))}
+            for key, value in cast(dict[str, Any], target.kwargs or {}).items():
+                if key not in _OWN_CONNECTION_KWARGS:
+                    kwargs[key] = value  # the user's connect_timeout, password... win
             self._pool = make_pool(
                 cast(str, target.conninfo),  # check_target refused a function
                 min_size=1,
                 max_size=pool_max_size,
                 name="lghm-replicator",
-                **{
-                    "connect_timeout": max(1, round(connect_timeout)),
-                    **{
-                        k: v
-                        for k, v in cast(dict[str, Any], target.kwargs or {}).items()
-                        if k not in _OWN_CONNECTION_KWARGS
-                    },
-                },
+                **kwargs,
             )
         elif isinstance(target, ConnectionPool):
             self._pool = target

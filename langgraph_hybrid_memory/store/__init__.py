@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
@@ -47,9 +47,8 @@ from langgraph_hybrid_memory.store._schema import (
     vector_migrations,
 )
 from langgraph_hybrid_memory.store._values import (
-    PackedVector,
-    packed_vector_dumper,
     register_packed_arrays,
+    register_packed_copy_types,
 )
 from langgraph_hybrid_memory.store.base import (
     BasePgVectorStore,
@@ -334,7 +333,7 @@ def _execute(conn: Connection[DictRow], step: Sql | CopyIn) -> list[dict[str, An
     with conn.cursor(row_factory=dict_row) as cur:
         if isinstance(step, CopyIn):
             if step.types is not None:
-                _register_packed(cur, step.types)
+                register_packed_copy_types(cur, step.types)
             with cur.copy(step.query) as copy:
                 if step.types is not None:
                     copy.set_types(step.types)
@@ -344,10 +343,3 @@ def _execute(conn: Connection[DictRow], step: Sql | CopyIn) -> list[dict[str, An
         register_packed_arrays(cur, step.params)
         cur.execute(step.query, step.params)
         return cur.fetchall() if cur.description else []
-
-
-def _register_packed(cur: Any, types: Sequence[str | int]) -> None:
-    # Only on this cursor: the connection's adapters stay as they were.
-    for t in types:
-        if isinstance(t, int):
-            cur.adapters.register_dumper(PackedVector, packed_vector_dumper(t))

@@ -3,6 +3,7 @@ pgvector's text and binary forms, and rows shaped into `Item` objects."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import struct
@@ -135,8 +136,10 @@ def pack_vector(vec: Sequence[float] | np.ndarray, vector_type: str) -> PackedVe
     return PackedVector(struct.pack(">HH", arr.shape[0], 0) + arr.tobytes())
 
 
+@functools.cache
 def packed_vector_dumper(type_oid: int) -> type[Dumper]:
-    """A binary psycopg dumper that sends `PackedVector` bytes as type `type_oid`."""
+    """A binary psycopg dumper that sends bytes as they are, as type `type_oid` (one class per
+    type, made once)."""
 
     class PackedVectorDumper(Dumper):
         format = Format.BINARY
@@ -182,17 +185,19 @@ def pack_vector_array(
     return out
 
 
-_ARRAY_DUMPERS: dict[int, type[Dumper]] = {}
-
-
 def register_packed_arrays(cur: Any, params: Sequence[Any] | None) -> None:
     """Teach `cur` (only this cursor) to send the `PackedVectorArray` values of `params`."""
     for value in params or ():
         if isinstance(value, PackedVectorArray):
-            dumper = _ARRAY_DUMPERS.get(value.array_oid)
-            if dumper is None:
-                dumper = _ARRAY_DUMPERS[value.array_oid] = packed_vector_dumper(value.array_oid)
-            cur.adapters.register_dumper(PackedVectorArray, dumper)
+            cur.adapters.register_dumper(PackedVectorArray, packed_vector_dumper(value.array_oid))
+
+
+def register_packed_copy_types(cur: Any, types: Sequence[str | int]) -> None:
+    """Teach `cur` (only this cursor) to send `PackedVector` values in a binary COPY whose
+    column `types` name the vector type by OID."""
+    for t in types:
+        if isinstance(t, int):
+            cur.adapters.register_dumper(PackedVector, packed_vector_dumper(t))
 
 
 VECTOR_TYPE_OIDS = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -39,9 +39,8 @@ from langgraph_hybrid_memory.store._schema import (
     vector_migrations,
 )
 from langgraph_hybrid_memory.store._values import (
-    PackedVector,
-    packed_vector_dumper,
     register_packed_arrays,
+    register_packed_copy_types,
 )
 from langgraph_hybrid_memory.store.base import (
     BasePgVectorStore,
@@ -316,7 +315,7 @@ async def _execute(conn: AsyncConnection[DictRow], step: Sql | CopyIn) -> list[d
     async with conn.cursor(row_factory=dict_row) as cur:
         if isinstance(step, CopyIn):
             if step.types is not None:
-                _register_packed(cur, step.types)
+                register_packed_copy_types(cur, step.types)
             async with cur.copy(step.query) as copy:
                 if step.types is not None:
                     copy.set_types(step.types)
@@ -326,10 +325,3 @@ async def _execute(conn: AsyncConnection[DictRow], step: Sql | CopyIn) -> list[d
         register_packed_arrays(cur, step.params)
         await cur.execute(step.query, step.params)
         return await cur.fetchall() if cur.description else []
-
-
-def _register_packed(cur: Any, types: Sequence[str | int]) -> None:
-    # Only on this cursor: the connection's adapters stay as they were.
-    for t in types:
-        if isinstance(t, int):
-            cur.adapters.register_dumper(PackedVector, packed_vector_dumper(t))

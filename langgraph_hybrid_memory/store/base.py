@@ -665,7 +665,7 @@ class BasePgVectorStore:
             return cached[0]
         rows = yield Sql(
             VECTORS_ESTIMATE,
-            (self._index_name, self._index_name, self._t_vectors.as_string(None)),
+            (self._index_name, self._t_vectors.as_string(None)),
             replica=True,
         )
         estimate = (
@@ -1078,14 +1078,15 @@ class BasePgVectorStore:
                 return total
 
 
-# Table size from the planner's statistics, and the HNSW index's build settings.
+# Table size from the planner's statistics, and the HNSW index's build settings (one pass over
+# its reloptions; NULL when the index does not say).
 VECTORS_ESTIMATE = (
     "SELECT GREATEST(t.reltuples, 0)::float8 AS n, "
-    "(SELECT o.option_value FROM pg_class ix, pg_options_to_table(ix.reloptions) o "
-    "WHERE ix.oid = to_regclass(%s) AND o.option_name = 'm') AS m, "
-    "(SELECT o.option_value FROM pg_class ix, pg_options_to_table(ix.reloptions) o "
-    "WHERE ix.oid = to_regclass(%s) AND o.option_name = 'ef_construction') AS efc "
-    "FROM pg_class t WHERE t.oid = %s::regclass"
+    "max(o.option_value) FILTER (WHERE o.option_name = 'm') AS m, "
+    "max(o.option_value) FILTER (WHERE o.option_name = 'ef_construction') AS efc "
+    "FROM pg_class t LEFT JOIN pg_class ix ON ix.oid = to_regclass(%s) "
+    "LEFT JOIN LATERAL pg_options_to_table(ix.reloptions) o ON TRUE "
+    "WHERE t.oid = %s::regclass GROUP BY t.reltuples"
 )
 
 _CANDIDATE_COLUMNS = (
