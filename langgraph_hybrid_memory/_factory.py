@@ -40,7 +40,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -79,6 +79,18 @@ from langgraph_hybrid_memory.localstore import LocalIndexConfig, LocalStore
 from langgraph_hybrid_memory.store import PgVectorIndexConfig, PgVectorStore
 from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
 
+if TYPE_CHECKING:
+    from langgraph_hybrid_memory.admin import (
+        AdminContext,
+        ForgetReport,
+        MemoryHit,
+        PruneReport,
+        StatsReport,
+        StatusReport,
+        SweepReport,
+        ThreadInfo,
+    )
+
 __all__ = ["Memory", "aopen_memory", "open_memory"]
 
 logger = logging.getLogger("langgraph_hybrid_memory")
@@ -104,6 +116,7 @@ class Memory:
     embeddings: CachedEmbeddings | None = None
     """The (cached) embedding model the store uses, or None (keyword search only)."""
     _extra_status: Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
+    _pg_url: str | None = field(default=None, repr=False)
 
     def status(self) -> dict[str, Any]:
         """What is running, for logs and the CLI. Never contains a secret."""
@@ -127,6 +140,68 @@ class Memory:
         if self._extra_status is not None:
             out.update(self._extra_status())
         return out
+
+    # -- operations (`langgraph_hybrid_memory.admin`) on this memory -------------------------
+
+    def admin(self) -> AdminContext:
+        """An `AdminContext` on this memory's configuration, PostgreSQL and model, for the
+        operations of `langgraph_hybrid_memory.admin`."""
+        from langgraph_hybrid_memory.admin import AdminContext
+
+        return AdminContext(self.config, embeddings=self.embeddings, database_url=self._pg_url)
+
+    def forget_user(self, user: str, *, dry_run: bool = False) -> ForgetReport:
+        """Erase one user everywhere (memories, threads, outbox entries, cache rows) and return
+        what was removed: `langgraph_hybrid_memory.admin.forget_user`."""
+        from langgraph_hybrid_memory.admin import forget_user
+
+        return forget_user(self.admin(), user, dry_run=dry_run)
+
+    def stats(self) -> StatsReport:
+        """Counts per tier: `langgraph_hybrid_memory.admin.stats`."""
+        from langgraph_hybrid_memory.admin import stats
+
+        return stats(self.admin())
+
+    def health(self) -> StatusReport:
+        """Migrations, indexes, outbox and problems: `langgraph_hybrid_memory.admin.status`."""
+        from langgraph_hybrid_memory.admin import status
+
+        return status(self.admin())
+
+    def recent(self, user: str | None = None, *, limit: int = 10) -> list[MemoryHit]:
+        """The latest memories: `langgraph_hybrid_memory.admin.recent`."""
+        from langgraph_hybrid_memory.admin import recent
+
+        return recent(self.admin(), user=user, limit=limit)
+
+    def user_threads(self, user: str, *, limit: int = 100) -> list[ThreadInfo]:
+        """A user's threads with checkpoint counts per tier and their latest state."""
+        from langgraph_hybrid_memory.admin import user_threads
+
+        # An async saver's sync methods must not be driven from here (its loop may be ours).
+        sync_saver = (
+            None if type(self.checkpointer).__name__.startswith("Async") else self.checkpointer
+        )
+        return user_threads(self.admin(), user, saver=sync_saver, limit=limit)
+
+    def prune(
+        self,
+        *,
+        keep_last: int | None = None,
+        older_than: float | str | None = None,
+        apply: bool = False,
+    ) -> PruneReport:
+        """Delete old checkpoints (a dry run unless `apply`): `admin.prune`."""
+        from langgraph_hybrid_memory.admin import prune
+
+        return prune(self.admin(), keep_last=keep_last, older_than=older_than, apply=apply)
+
+    def sweep(self, *, dry_run: bool = False) -> SweepReport:
+        """Delete expired memories on both tiers: `admin.sweep`."""
+        from langgraph_hybrid_memory.admin import sweep
+
+        return sweep(self.admin(), dry_run=dry_run)
 
     def _keyword(self) -> bool:
         return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"
@@ -259,7 +334,7 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
     cached = _cached(inner, None, cache)
     store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
     store.setup()
-    return Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url))
+    return Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url), url)
 
 
 async def _aopen_postgres(
@@ -287,7 +362,7 @@ async def _aopen_postgres(
     cached = _cached(inner, None, cache)
     store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
     await store.setup()
-    return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url))
+    return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url), url)
 
 
 # Borrowing a pooled connection waits this long in the hybrid setup: while PostgreSQL is down the
@@ -357,7 +432,7 @@ def _hybrid_parts(
     if reachable:
         saver.setup()
     store.setup(remote=reachable)
-    return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store))
+    return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store), url)
 
 
 def _hybrid_status(
