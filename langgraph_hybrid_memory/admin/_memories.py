@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 from langgraph.store.base import BaseStore
+
+# typing_extensions: pydantic (the HTTP API) needs it for TypedDicts before Python 3.12.
+from typing_extensions import TypedDict
 
 from langgraph_hybrid_memory.admin._recall import hit_of
 from langgraph_hybrid_memory.admin._results import MemoryHit

@@ -92,6 +92,7 @@ def search(
     *,
     limit: int = 5,
     mode: SearchMode | None = None,
+    filter: dict[str, Any] | None = None,
 ) -> list[MemoryHit]:
     """What the agent would recall: the store's search under ``("users", user)``, best first.
 
@@ -101,7 +102,8 @@ def search(
     check_user_id(user)
     check_limit(limit)
     with open_store(ctx, mode=mode) as store:
-        return [hit_of(h) for h in store.search(("users", user), query=query, limit=limit)]
+        hits = store.search(("users", user), query=query, filter=filter, limit=limit)
+        return [hit_of(h) for h in hits]
 
 
 def recent(ctx: AdminContext, *, user: str | None = None, limit: int = 10) -> list[MemoryHit]:

@@ -7,7 +7,10 @@ more); a key that is present always has the documented type.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
+
+# typing_extensions: pydantic (the HTTP API) needs it for TypedDicts before Python 3.12.
+from typing_extensions import TypedDict
 
 __all__ = [
     "ForgetReport",
