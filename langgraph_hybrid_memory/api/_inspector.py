@@ -141,6 +141,7 @@ async function loadUsers() {
       const n = Object.values(u.items).reduce((a, b) => Math.max(a, b), 0);
       select.appendChild(new Option(u.user_id + " (" + n + ")", u.user_id));
     }
+    select.value = currentUser || "";
     say("");
   } catch (e) { say("users: " + e.message + " (a user token: type your user id)"); }
 }
