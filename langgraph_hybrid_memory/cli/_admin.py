@@ -170,7 +170,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
             print_table(
                 f"{tier}: tables",
                 ["table", "rows", "bytes"],
-                [[t["table"], t["rows"], t.get("bytes", "-")] for t in s["tables"]],
+                [[t["table"], t["rows"], t.get("bytes")] for t in s["tables"]],
             )
 
 
