@@ -67,7 +67,9 @@ def test_admin_and_api_modules_are_pinned() -> None:
 
 
 EXPECTED_ADMIN_API = [
+    "MAX_LIMIT",
     "AdminContext",
+    "Endpoint",
     "ForgetReport",
     "MemoryHit",
     "MigrationRow",
@@ -93,9 +95,11 @@ EXPECTED_ADMIN_API = [
     "astatus",
     "asweep",
     "auser_threads",
+    "check_limit",
     "check_user_id",
     "delete_memory",
     "export_to",
+    "field_memories",
     "forget_user",
     "import_from",
     "memory_namespace",
@@ -103,6 +107,7 @@ EXPECTED_ADMIN_API = [
     "migrations",
     "outbox_health",
     "parse_duration",
+    "parse_endpoint",
     "prune",
     "recent",
     "search",

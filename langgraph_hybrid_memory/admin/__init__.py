@@ -41,11 +41,13 @@ import asyncio
 from typing import Any
 
 from langgraph_hybrid_memory.admin._context import AdminContext
+from langgraph_hybrid_memory.admin._endpoints import Endpoint, parse_endpoint
 from langgraph_hybrid_memory.admin._forget import forget_user
 from langgraph_hybrid_memory.admin._health import status
 from langgraph_hybrid_memory.admin._memories import (
     StoredMemory,
     delete_memory,
+    field_memories,
     memory_namespace,
     store_memory,
     user_memories,
@@ -71,10 +73,12 @@ from langgraph_hybrid_memory.admin._setup import migrations, setup
 from langgraph_hybrid_memory.admin._stats import stats
 from langgraph_hybrid_memory.admin._sweep import sweep
 from langgraph_hybrid_memory.admin._threads import user_threads
-from langgraph_hybrid_memory.admin._validate import check_user_id
+from langgraph_hybrid_memory.admin._validate import MAX_LIMIT, check_limit, check_user_id
 
 __all__ = [
+    "MAX_LIMIT",
     "AdminContext",
+    "Endpoint",
     "ForgetReport",
     "MemoryHit",
     "MigrationRow",
@@ -100,9 +104,11 @@ __all__ = [
     "astatus",
     "asweep",
     "auser_threads",
+    "check_limit",
     "check_user_id",
     "delete_memory",
     "export_to",
+    "field_memories",
     "forget_user",
     "import_from",
     "memory_namespace",
@@ -110,6 +116,7 @@ __all__ = [
     "migrations",
     "outbox_health",
     "parse_duration",
+    "parse_endpoint",
     "prune",
     "recent",
     "search",

@@ -153,6 +153,10 @@ class AdminContext:
         finally:
             conn.close()
 
+    def describe_error(self, exc: BaseException) -> str:
+        """``Type: message`` of an error, with any configured password removed (for output)."""
+        return safe_error(exc, self)
+
     def close(self) -> None:
         if self._embedded is not None:
             self._embedded.stop()

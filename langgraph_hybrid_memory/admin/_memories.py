@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_LABELS",
     "StoredMemory",
     "delete_memory",
+    "field_memories",
     "memory_namespace",
     "store_memory",
     "user_memories",
@@ -100,6 +101,18 @@ def user_memories(
         raise ConfigError(f"offset={offset!r}; use an integer of at least 0")
     hits = store.search(("users", user), query=query, filter=filter, limit=limit, offset=offset)
     return [hit_of(h) for h in hits]
+
+
+def field_memories(
+    store: BaseStore, field: str, value: Any, *, user: str | None = None, limit: int = 100
+) -> list[MemoryHit]:
+    """The memories whose value has ``field == value`` (``session_id``, ``project``, ...): one
+    user's, or every user's under ``("users",)`` when `user` is None. Newest first."""
+    if user is not None:
+        check_user_id(user)
+    check_limit(limit)
+    prefix = ("users",) if user is None else ("users", user)
+    return [hit_of(h) for h in store.search(prefix, filter={field: value}, limit=limit)]
 
 
 def delete_memory(

@@ -25,7 +25,7 @@ from langgraph_hybrid_memory.errors import MissingExtraError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from langgraph_hybrid_memory._factory import Memory
+    from langgraph_hybrid_memory import Memory
 
 __all__ = [
     "DEFAULT_HOST",

@@ -14,9 +14,7 @@ import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from langgraph_hybrid_memory import admin
-from langgraph_hybrid_memory._factory import Memory
-from langgraph_hybrid_memory.admin._context import safe_error
+from langgraph_hybrid_memory import Memory, admin
 from langgraph_hybrid_memory.api._inspector import inspector_html
 from langgraph_hybrid_memory.api._limits import BodyLimit
 from langgraph_hybrid_memory.api._models import SearchRequest, StoreRequest, TokenRequest
@@ -26,7 +24,7 @@ from langgraph_hybrid_memory.errors import ConfigError
 __all__ = ["create_app"]
 
 UserId = Annotated[str, "a user id"]
-Limit = Annotated[int, Query(ge=1, le=admin._validate.MAX_LIMIT)]
+Limit = Annotated[int, Query(ge=1, le=admin.MAX_LIMIT)]
 
 
 def create_app(memory: Memory, *, auth: bool = True) -> FastAPI:
@@ -116,11 +114,11 @@ def create_app(memory: Memory, *, auth: bool = True) -> FastAPI:
 
     @app.exception_handler(psycopg.OperationalError)
     async def _unavailable(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        return JSONResponse({"detail": safe_error(exc, ctx)}, status_code=503)
+        return JSONResponse({"detail": ctx.describe_error(exc)}, status_code=503)
 
     @app.exception_handler(sqlite3.Error)
     async def _local(request: Request, exc: sqlite3.Error) -> JSONResponse:
-        return JSONResponse({"detail": safe_error(exc, ctx)}, status_code=503)
+        return JSONResponse({"detail": ctx.describe_error(exc)}, status_code=503)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:
@@ -190,9 +188,7 @@ def create_app(memory: Memory, *, auth: bool = True) -> FastAPI:
             user = who.user
         if user is not None:
             reach(who, user)
-        prefix = ("users",) if user is None else ("users", user)
-        hits = memory.store.search(prefix, filter={field: value}, limit=limit)
-        return {"results": [admin._recall.hit_of(h) for h in hits]}
+        return {"results": admin.field_memories(memory.store, field, value, user=user, limit=limit)}
 
     @app.get("/api/memory/session/{session_id}", tags=["memory"])
     def session(session_id: str, who: Who, user_id: str | None = None, limit: Limit = 100) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from langgraph_hybrid_memory._config import MemoryConfig
+from langgraph_hybrid_memory import MemoryConfig
 from langgraph_hybrid_memory.errors import ConfigError
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "is_loopback", "serve"]
@@ -56,7 +56,7 @@ def serve(
         ConfigError: see `check_serve_settings`, or a bad setting.
         MissingExtraError: the ``server`` extra is not installed.
     """
-    from langgraph_hybrid_memory._factory import open_memory
+    from langgraph_hybrid_memory import open_memory
     from langgraph_hybrid_memory.api import create_app, require_server_extra
 
     require_server_extra()

@@ -19,7 +19,6 @@ from langgraph_hybrid_memory.cli._context import (
     get_context,
     print_json,
     print_table,
-    safe_error,
 )
 from langgraph_hybrid_memory.errors import ConfigError
 
@@ -35,7 +34,7 @@ def failing_cleanly(cli: CliContext) -> Iterator[None]:
     except ConfigError as exc:
         raise fail(str(exc)) from None
     except (psycopg.Error, sqlite3.Error) as exc:
-        raise fail(safe_error(exc, cli)) from None
+        raise fail(cli.describe_error(exc)) from None
 
 
 def run(ctx: typer.Context, op: Callable[[CliContext], T]) -> T:

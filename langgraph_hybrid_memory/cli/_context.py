@@ -16,10 +16,9 @@ from rich.table import Table
 
 from langgraph_hybrid_memory._config import MemoryConfig
 from langgraph_hybrid_memory.admin import AdminContext
-from langgraph_hybrid_memory.admin._context import safe_error, table_exists
 from langgraph_hybrid_memory.errors import ConfigError
 
-__all__ = ["CliContext", "get_context", "safe_error", "table_exists"]
+__all__ = ["CliContext", "get_context"]
 
 err_console = Console(stderr=True)
 

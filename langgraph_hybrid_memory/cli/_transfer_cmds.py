@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from langgraph_hybrid_memory import admin
-from langgraph_hybrid_memory.admin._endpoints import Endpoint, parse_endpoint
+from langgraph_hybrid_memory.admin import Endpoint, parse_endpoint
 from langgraph_hybrid_memory.cli._context import get_context
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
