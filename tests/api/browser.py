@@ -33,18 +33,17 @@ def find_or_install_chromium() -> tuple[Path | None, str]:
     if os.geteuid() != 0:
         return None, "no /usr/bin/chromium, and installing it needs root (apt-get install chromium)"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for step in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"]):
-        done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=900)
-        if step[1] == "install" and done.returncode == 0 and CHROMIUM.exists():
-            return CHROMIUM, "installed"
-    done = subprocess.run(
-        ["apt-get", "install", "-y", "chromium"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+
+    def apt(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["apt-get", *args], env=env, capture_output=True, text=True, timeout=900
+        )
+
+    done = apt("install", "-y", "chromium")
+    if done.returncode != 0:  # a fresh machine may have no package lists yet
+        apt("update")
+        done = apt("install", "-y", "chromium")
     if done.returncode == 0 and CHROMIUM.exists():
-        return CHROMIUM, "installed after apt-get update"
+        return CHROMIUM, "installed with apt-get"
     tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
     return None, f"apt-get install chromium failed: {tail[0]}"
