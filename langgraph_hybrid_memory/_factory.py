@@ -334,7 +334,7 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
     cached = _cached(inner, None, cache)
     store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
     store.setup()
-    return Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url), url)
+    return Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
 
 
 async def _aopen_postgres(
@@ -362,7 +362,7 @@ async def _aopen_postgres(
     cached = _cached(inner, None, cache)
     store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
     await store.setup()
-    return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url), url)
+    return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
 
 
 # Borrowing a pooled connection waits this long in the hybrid setup: while PostgreSQL is down the
@@ -432,7 +432,7 @@ def _hybrid_parts(
     if reachable:
         saver.setup()
     store.setup(remote=reachable)
-    return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store), url)
+    return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store), _pg_url=url)
 
 
 def _hybrid_status(
