@@ -51,6 +51,7 @@ def test_inspector_search_delete_and_forget(browser_page: Any, pg_url: str, tmp_
         store_memory(memory.store, "ada", "Ada's home city is Lisbon", key="home-city")
         store_memory(memory.store, "ada", "Ada's daily budget is 40 euros", key="budget")
         store_memory(memory.store, "bob", "Bob cycles to work", key="cycling")
+        store_memory(memory.store, "bob", "<img src=x onerror=alert(1)><b>bold</b>", key="html")
         api: Any = type("A", (), {"memory": memory})()
         put_thread(api, "ada-thread-1", "ada")
         with running(create_app(memory)) as url:
@@ -100,5 +101,12 @@ def test_inspector_search_delete_and_forget(browser_page: Any, pg_url: str, tmp_
                 is None
             )
             assert memory.store.get(("users", "bob", "memories"), "cycling") is not None
+
+            # Values are shown as text, never parsed as HTML.
+            page.fill("#user-input", "bob")
+            page.click("#open-user")
+            page.wait_for_selector("#memories tr.memory[data-key='html']")
+            assert page.locator("#memories img, #memories b").count() == 0
+            assert "<b>bold</b>" in page.locator("tr[data-key='html'] td.text").inner_text()
             assert errors == []
     assert SCREENSHOT.stat().st_size > 10_000
