@@ -82,7 +82,7 @@ REPLICATOR_OPTIONS = frozenset(
         "pool_max_size",
     }
 )
-_LOCAL_INDEX_KEYS = ("dims", "fields", "distance_type", "search_mode")
+_LOCAL_INDEX_KEYS = ("dims", "fields", "distance_type", "search_mode", "collapse", "ranking")
 ReadTier = str  # "postgres" | "cache" | "local"
 
 

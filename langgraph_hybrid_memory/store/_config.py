@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, cast
 
 from langchain_core.embeddings import Embeddings
@@ -15,6 +15,12 @@ from langgraph.store.base import (
     tokenize_path,
 )
 
+from langgraph_hybrid_memory._quality import (
+    CollapseConfig,
+    QualityConfig,
+    RankingConfig,
+    resolve_quality,
+)
 from langgraph_hybrid_memory.errors import (
     ConfigError,
 )
@@ -96,6 +102,10 @@ class PgVectorIndexConfig(IndexConfig, total=False):
     """``"hnsw"`` (default) or ``"none"`` (always exact search)."""
     text_search_config: str
     """PostgreSQL text search configuration for keyword search (default ``"english"``)."""
+    collapse: bool | CollapseConfig
+    """Collapse near-duplicates in search results (``_quality``); default off."""
+    ranking: RankingConfig
+    """Blend relevance with recency and importance (``_quality``); default relevance only."""
 
 
 class PgVectorTTLConfig(TTLConfig, total=False):
@@ -123,6 +133,7 @@ class ResolvedIndex:
     ef_construction: int
     ef_search: int | None
     ts_config: str
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
     @property
     def has_vectors(self) -> bool:
@@ -222,6 +233,7 @@ def resolve_index(index: Mapping[str, Any] | None, embeddings: Embeddings | None
             _positive_int(hnsw["ef_search"], "hnsw.ef_search") if "ef_search" in hnsw else None
         ),
         ts_config=ts_config,
+        quality=resolve_quality(index),
     )
 
 

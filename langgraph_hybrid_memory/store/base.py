@@ -52,6 +52,13 @@ from psycopg import sql
 
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._filters import validate_filter
+from langgraph_hybrid_memory._quality import (
+    Candidate,
+    check_importance,
+    content_hash,
+    fetch_sizes,
+    rank_and_collapse,
+)
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     InvalidValueError,
@@ -342,6 +349,8 @@ class BasePgVectorStore:
                 puts[(tuple(op.namespace), str(op.key))] = op
             else:
                 raise TypeError(f"unknown store operation {type(op).__name__}")
+        if self.index is not None:
+            check_importance(list(puts.values()), self.index.quality)
         prepared = [self._prepare_put(op) for op in puts.values()]
         put_vectors: np.ndarray = np.zeros((0, 0))
         put_texts = [t for p in prepared for _, t in p.fields]
@@ -452,10 +461,78 @@ class BasePgVectorStore:
         )
 
     def _search_plan(self, op: SearchOp, query_vector: np.ndarray | None) -> Plan[list[SearchItem]]:
+        if op.limit + op.offset == 0:
+            return []
+        if self.index is not None and self.index.quality.active:
+            scored = yield from self._quality_rows_plan(op, query_vector)
+        else:
+            scored = yield from self._search_rows_plan(op, query_vector)
+        if op.refresh_ttl:
+            stale = [r for r, _ in scored if r["ttl_minutes"] is not None]
+            if stale:
+                yield from self._refresh_plan(stale)
+        return [row_to_search_item(r, s) for r, s in scored]
+
+    def _quality_rows_plan(
+        self, op: SearchOp, query_vector: np.ndarray | None
+    ) -> Plan[list[tuple[Mapping[str, Any], float | None]]]:
+        """`_search_rows_plan` with ``index["collapse"]``/``index["ranking"]`` applied
+        (`_quality`): candidates are fetched from offset 0, `fetch_sizes(want)` of them, doubled
+        while the collapsed page is short and the scope has more."""
+        idx = cast(ResolvedIndex, self.index)
+        cfg = idx.quality
+        want = op.limit + op.offset
+        fetch = fetch_sizes(want)
+        while True:
+            raw = yield from self._search_rows_plan(
+                op._replace(limit=fetch, offset=0), query_vector
+            )
+            vectors: dict[tuple[str, tuple[str, ...], str], np.ndarray] = {}
+            if cfg.needs_vectors and idx.has_vectors and raw:
+                vectors = yield from self._item_vectors_plan([r for r, _ in raw])
+            cands = [
+                Candidate(
+                    item=row_to_search_item(r, s),
+                    hash=content_hash([t for _, t in indexed_texts(idx, r["value"], None)[0]]),
+                    vector=vectors.get(item_key(r)),
+                    extra=r,
+                )
+                for r, s in raw
+            ]
+            ordered = rank_and_collapse(cands, cfg, query=bool(op.query))
+            if len(ordered) >= want or len(raw) < fetch:
+                return [(c.extra, c.item.score) for c in ordered[op.offset : want]]
+            fetch *= 2
+
+    def _item_vectors_plan(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> Plan[dict[tuple[str, tuple[str, ...], str], np.ndarray]]:
+        """Each item's stored vectors (mean of its fields): one statement."""
+        found = yield Sql(
+            sql.SQL(
+                "SELECT v.scope, v.namespace, v.key, v.embedding::float4[] AS emb FROM {vectors} v "
+                "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS q(scope, ns, key) "
+                "ON v.scope = q.scope AND v.key = q.key "
+                "AND v.namespace = string_to_array(q.ns, '.')::text[]"
+            ).format(vectors=self._t_vectors),
+            (
+                [r["scope"] for r in rows],
+                [".".join(r["namespace"]) for r in rows],
+                [r["key"] for r in rows],
+            ),
+            replica=True,
+        )
+        acc: dict[tuple[str, tuple[str, ...], str], list[np.ndarray]] = {}
+        for r in found:
+            acc.setdefault(item_key(r), []).append(np.asarray(r["emb"], dtype=np.float32))
+        return {k: np.mean(v, axis=0).astype(np.float32) for k, v in acc.items()}
+
+    def _search_rows_plan(
+        self, op: SearchOp, query_vector: np.ndarray | None
+    ) -> Plan[list[tuple[Mapping[str, Any], float | None]]]:
+        """The search's page as (row, score), best first (no TTL refresh)."""
         idx = self.index
         want = op.limit + op.offset
-        if want == 0:
-            return []
         conds, params = self._scope_conditions(op)
         if not op.query or idx is None:
             rows = yield Sql(
@@ -467,7 +544,7 @@ class BasePgVectorStore:
                 [*params, op.limit, op.offset],
                 replica=True,
             )
-            scored: list[tuple[Mapping[str, Any], float | None]] = [(r, None) for r in rows]
+            scored: Sequence[tuple[Mapping[str, Any], float | None]] = [(r, None) for r in rows]
         else:
             vector_hits, keyword_hits = yield from self._ranked_candidates(
                 op, query_vector, want, conds, params
@@ -479,11 +556,7 @@ class BasePgVectorStore:
             else:
                 scored = list(fuse_rrf([vector_hits, keyword_hits]))
             scored = scored[op.offset : want]
-        if op.refresh_ttl:
-            stale = [r for r, _ in scored if r["ttl_minutes"] is not None]
-            if stale:
-                yield from self._refresh_plan(stale)
-        return [row_to_search_item(r, s) for r, s in scored]
+        return list(scored)
 
     def _ranked_candidates(
         self,
