@@ -141,7 +141,7 @@ def test_open_memory_exposes_the_log_on_its_tier(tmp_path: Path, pg_url: str) ->
             assert isinstance(memory.sessions, SessionLog)
             tier = "postgres" if kind == "hybrid" else kind
             assert memory.sessions.backend == tier and memory.sessions.max_context_length == 3
-            memory.sessions.add_to_memory("s", "q", "a")
-            assert len(memory.sessions.get_context("s")) == 1
+            memory.sessions.add_to_memory(kind, "q", "a")
+            assert len(memory.sessions.get_context(kind)) == 1
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM memory.session_log").fetchone() == (2,)
