@@ -145,3 +145,34 @@ def test_open_memory_exposes_the_log_on_its_tier(tmp_path: Path, pg_url: str) ->
             assert len(memory.sessions.get_context(kind)) == 1
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM memory.session_log").fetchone() == (2,)
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_planner_sees_the_sessions_last_interactions(use_async: bool) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.store.memory import InMemoryStore
+
+    from langgraph_hybrid_memory.samples import ScriptedChatModel, build_plan_and_execute
+
+    log = SessionLog.in_memory()
+    sessions: SessionLog | AsyncSessionLog = AsyncSessionLog(log) if use_async else log
+    graph = build_plan_and_execute(ScriptedChatModel(), sessions=sessions).compile(
+        checkpointer=InMemorySaver(), store=InMemoryStore()
+    )
+    cfg: Any = {"configurable": {"thread_id": "t1", "session_id": "chat-1"}}
+    first = {"user_id": "ada", "objective": "My home city is Lisbon."}
+    second = {"user_id": "ada", "objective": "What is 3 * 40?"}
+    if use_async:
+        out1 = await graph.ainvoke(first, cfg)
+        out2 = await graph.ainvoke(
+            second, {"configurable": {"thread_id": "t2", "session_id": "chat-1"}}
+        )
+    else:
+        out1 = graph.invoke(first, cfg)
+        out2 = graph.invoke(second, {"configurable": {"thread_id": "t2", "session_id": "chat-1"}})
+    assert out1["recent"] == []
+    assert out2["recent"] == [f"My home city is Lisbon. -> {out1['response']}"]
+    assert [i["query"] for i in log.get_context("chat-1")] == [
+        first["objective"],
+        second["objective"],
+    ]
