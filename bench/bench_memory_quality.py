@@ -42,10 +42,10 @@ from langgraph.store.memory import InMemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_store import fresh_db, server_url  # noqa: E402
-from langgraph_hybrid_memory import PgVectorStore  # noqa: E402
-from langgraph_hybrid_memory._embeddings import resolve_embeddings  # noqa: E402
-from langgraph_hybrid_memory._pg import get_connection  # noqa: E402
+from bench.bench_store import fresh_db, server_url
+from langgraph_hybrid_memory import PgVectorStore
+from langgraph_hybrid_memory._embeddings import resolve_embeddings
+from langgraph_hybrid_memory._pg import get_connection
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SESSIONS = 6
