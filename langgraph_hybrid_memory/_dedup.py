@@ -46,39 +46,20 @@ from langgraph.store.base import BaseStore, PutOp, SearchItem
 from psycopg import sql
 
 from langgraph_hybrid_memory._embeddings import text_hash
-from langgraph_hybrid_memory._migrations import Migration
 from langgraph_hybrid_memory._quality import DEFAULT_THRESHOLD, Candidate, cluster, content_hash
+from langgraph_hybrid_memory._quality_schema import (
+    QUALITY_MIGRATIONS_TABLE,
+    QUALITY_PG_MIGRATIONS,
+    SQLITE_QUALITY_TABLES,
+)
 from langgraph_hybrid_memory.errors import ConfigError
 
 __all__ = [
-    "QUALITY_MIGRATIONS_TABLE",
-    "QUALITY_PG_MIGRATIONS",
     "DedupReport",
     "Duplicate",
     "adedup",
     "dedup",
 ]
-
-QUALITY_MIGRATIONS_TABLE = "memory_quality_migrations"
-QUALITY_PG_MIGRATIONS: list[Migration] = [
-    Migration(
-        # scope (the user's labels, as items.scope) leads the key: the distribution key.
-        "CREATE TABLE IF NOT EXISTS memory_duplicates ("
-        "scope text NOT NULL, id bigint GENERATED ALWAYS AS IDENTITY, "
-        'namespace text[] COLLATE "C" NOT NULL, key text NOT NULL, value jsonb NOT NULL, '
-        'original_namespace text[] COLLATE "C" NOT NULL, original_key text NOT NULL, '
-        "content_hash text NOT NULL, similarity float8 NOT NULL, method text NOT NULL, "
-        "detected_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (scope, id))",
-        description="memory_duplicates: what dedup merged (lghm dedup)",
-    ),
-]
-SQLITE_CREATE = (
-    "CREATE TABLE IF NOT EXISTS lghm_memory_duplicates ("
-    "id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL, key TEXT NOT NULL, "
-    "value TEXT NOT NULL, original_namespace TEXT NOT NULL, original_key TEXT NOT NULL, "
-    "content_hash TEXT NOT NULL, similarity REAL NOT NULL, method TEXT NOT NULL, "
-    "detected_at REAL NOT NULL)"
-)
 
 
 @dataclass(frozen=True)
@@ -267,7 +248,8 @@ def _local_record(store: Any, dups: Sequence[Duplicate]) -> None:
     import time
 
     with store.db.transaction() as conn:
-        conn.execute(SQLITE_CREATE)
+        for stmt in SQLITE_QUALITY_TABLES:
+            conn.execute(stmt)
         conn.executemany(
             "INSERT INTO lghm_memory_duplicates (namespace, key, value, original_namespace, "
             "original_key, content_hash, similarity, method, detected_at) "

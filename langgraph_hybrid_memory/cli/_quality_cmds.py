@@ -101,5 +101,54 @@ def dedup(
         typer.echo("dry run: nothing changed; run again with --yes to merge")
 
 
+def render_usage(cli: CliContext, as_json: bool) -> None:
+    """``lghm stats --queries``: `pg_usage_stats` / `local_usage_stats` per tier, rendered."""
+    from dataclasses import asdict
+
+    from langgraph_hybrid_memory._querystats import local_usage_stats, pg_usage_stats
+    from langgraph_hybrid_memory.cli._admin import _safe
+
+    out: dict[str, Any] = {}
+    try:
+        if cli.uses_postgres:
+            with cli.pg() as conn:
+                out["postgres"] = pg_usage_stats(conn, cli.schema)
+        if cli.cfg.memory_type == "sqlite":
+            with cli.local_read() as lconn:
+                if lconn is not None:
+                    out["local"] = local_usage_stats(lconn)
+    except (psycopg.Error, ConfigError) as exc:
+        raise fail(_safe(exc, cli)) from None
+    if as_json:
+        print_json({tier: asdict(s) for tier, s in out.items()})
+        return
+    for tier, s in out.items():
+        print_table(
+            f"{tier}: queries per user",
+            ["user", "queries", "p50 ms", "p95 ms", "zero results"],
+            [[u.user, u.queries, u.p50_ms, u.p95_ms, u.zero_results] for u in s.users],
+        )
+        slow = [
+            [u.user, round(q.latency_ms, 2), q.result_count, q.mode, q.query or "(text not kept)"]
+            for u in s.users
+            for q in u.slowest
+        ]
+        print_table(f"{tier}: slowest queries", ["user", "ms", "results", "mode", "query"], slow)
+        zero = [
+            [u.user, q.mode, q.query or "(text not kept)"]
+            for u in s.users
+            for q in u.zero_result_queries
+        ]
+        print_table(f"{tier}: zero-result queries", ["user", "mode", "query"], zero)
+        print_table(
+            f"{tier}: accesses per user",
+            ["user", "items accessed", "accesses", "most accessed"],
+            [
+                [a.user, a.accessed_items, a.accesses, ", ".join(f"{k} ({n})" for _, k, n in a.top)]
+                for a in s.access
+            ],
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.command("dedup")(dedup)

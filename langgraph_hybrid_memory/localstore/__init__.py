@@ -51,8 +51,15 @@ from langgraph_hybrid_memory._quality import (
     rank_and_collapse,
     resolve_quality,
 )
+from langgraph_hybrid_memory._quality_schema import SQLITE_QUALITY_TABLES
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory._sweeper import SweeperThread
+from langgraph_hybrid_memory._usage import (
+    USAGE_INDEX_KEYS,
+    UsageRecorder,
+    resolve_usage,
+    sorted_hits,
+)
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 from langgraph_hybrid_memory.localstore import base as _b
 from langgraph_hybrid_memory.localstore.base import (
@@ -147,6 +154,7 @@ class LocalStore(BaseStore):
         self.distance_type: DistanceType = "cosine"
         self._fields: _b.TokenizedFields | None = None
         self.quality = QualityConfig()
+        self._usage: UsageRecorder | None = None
         if index is not None:
             self._configure_index(index)
         self._is_setup = False
@@ -162,7 +170,15 @@ class LocalStore(BaseStore):
             raise ConfigError(
                 f"index must be a dict (LocalIndexConfig), got {type(index).__name__}"
             )
-        known = {"dims", "embed", "fields", "distance_type", "search_mode", *QUALITY_INDEX_KEYS}
+        known = {
+            "dims",
+            "embed",
+            "fields",
+            "distance_type",
+            "search_mode",
+            *QUALITY_INDEX_KEYS,
+            *USAGE_INDEX_KEYS,
+        }
         unknown = set(index) - known
         if unknown:
             raise ConfigError(
@@ -170,6 +186,8 @@ class LocalStore(BaseStore):
                 f"known: {', '.join(sorted(known))}"
             )
         self.quality = resolve_quality(index)
+        usage = resolve_usage(index)
+        self._usage = UsageRecorder(usage) if usage.active else None
         self.index_config = LocalIndexConfig(**index)
         self.embeddings = resolve_embeddings(index.get("embed"))
         self.search_mode = _b.resolve_search_mode(index, self.embeddings is not None)
@@ -273,13 +291,67 @@ class LocalStore(BaseStore):
         """Execute `ops` (see the class docstring for the batch contract)."""
         plan = self._plan(ops)
         texts, queries = self._embed(plan)
-        return self._execute(plan, texts, queries)
+        results = self._execute(plan, texts, queries)
+        if self._usage is not None and self._usage.due():
+            self.flush_usage()
+        return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async `batch`: embeddings via the model's async API, SQLite work in a worker thread."""
         plan = self._plan(ops)
         texts, queries = await self._aembed(plan)
-        return await asyncio.to_thread(self._execute, plan, texts, queries)
+        results = await asyncio.to_thread(self._execute, plan, texts, queries)
+        if self._usage is not None and self._usage.due():
+            await asyncio.to_thread(self.flush_usage)
+        return results
+
+    def flush_usage(self) -> None:
+        """Write the pending access counts and query log entries now, in one short
+        transaction (see `_usage`); they live in their own tables, apart from the items."""
+        if self._usage is None:
+            return
+        pending = self._usage.take()
+        if not len(pending):
+            return
+        cfg = self._usage.cfg
+        try:
+            with self.db.transaction() as conn:
+                for stmt in SQLITE_QUALITY_TABLES:
+                    conn.execute(stmt)
+                conn.executemany(
+                    "INSERT INTO lghm_item_access (namespace, key, access_count, "
+                    "last_accessed_at) VALUES (?, ?, ?, ?) ON CONFLICT (namespace, key) DO "
+                    "UPDATE SET access_count = access_count + excluded.access_count, "
+                    "last_accessed_at = max(last_accessed_at, excluded.last_accessed_at)",
+                    [
+                        (_b.encode_namespace(k[1]), k[2], n, t.timestamp())
+                        for k, (n, t) in sorted_hits(pending)
+                    ],
+                )
+                conn.executemany(
+                    "INSERT INTO lghm_query_log (scope, namespace_prefix, query, result_count, "
+                    "latency_ms, mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            e.scope,
+                            _b.encode_namespace(e.prefix),
+                            e.query,
+                            e.results,
+                            e.latency_ms,
+                            e.mode,
+                            e.at.timestamp(),
+                        )
+                        for e in pending.queries
+                    ],
+                )
+                if cfg.log_queries:
+                    conn.execute(
+                        "DELETE FROM lghm_query_log WHERE created_at < ?",
+                        (time.time() - cfg.retention_days * 86400.0,),
+                    )
+        except sqlite3.Error as exc:
+            self._usage.restore(pending)
+            logger.warning("usage_flush_failed", extra={"error": type(exc).__name__})
 
     def _embed(
         self, plan: _b.BatchPlan
@@ -333,11 +405,16 @@ class LocalStore(BaseStore):
         with ctx as conn:
             for op in plan.ops:
                 if isinstance(op, GetOp):
-                    results.append(self._get(conn, op, now, refresh))
+                    got = self._get(conn, op, now, refresh)
+                    results.append(got)
+                    if got is not None and self._usage is not None:
+                        self._usage.hit([("", tuple(got.namespace), got.key)])
                 elif isinstance(op, SearchOp):
-                    results.append(
-                        self._search(conn, op, queries.get(op.query or ""), now, refresh)
-                    )
+                    started = time.perf_counter()
+                    hits = self._search(conn, op, queries.get(op.query or ""), now, refresh)
+                    results.append(hits)
+                    if self._usage is not None:
+                        self._record_search(op, hits, time.perf_counter() - started)
                 elif isinstance(op, ListNamespacesOp):
                     results.append(self._list_namespaces(conn, op, now))
                 else:
@@ -429,6 +506,14 @@ class LocalStore(BaseStore):
                 refresh.add(item_id)
             out.append(self._search_item(row, float(score)))
         return out
+
+    def _record_search(self, op: SearchOp, hits: list[SearchItem], seconds: float) -> None:
+        assert self._usage is not None
+        self._usage.hit([("", tuple(h.namespace), h.key) for h in hits])
+        prefix = tuple(op.namespace_prefix)
+        mode = (self.search_mode or "recent") if op.query else "recent"
+        # The local file has no scope column; the user's labels (users, ID) stand for it.
+        self._usage.query(".".join(prefix[:2]), prefix, op.query, len(hits), seconds * 1e3, mode)
 
     def _rows_by_id(self, conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, _Row]:
         rows: dict[int, _Row] = {}

@@ -21,6 +21,12 @@ from langgraph_hybrid_memory._quality import (
     RankingConfig,
     resolve_quality,
 )
+from langgraph_hybrid_memory._usage import (
+    AccessConfig,
+    QueryLogConfig,
+    UsageConfig,
+    resolve_usage,
+)
 from langgraph_hybrid_memory.errors import (
     ConfigError,
 )
@@ -106,6 +112,10 @@ class PgVectorIndexConfig(IndexConfig, total=False):
     """Collapse near-duplicates in search results (``_quality``); default off."""
     ranking: RankingConfig
     """Blend relevance with recency and importance (``_quality``); default relevance only."""
+    track_access: bool | AccessConfig
+    """Count accesses of items on get/search hits, batched (``_usage``); default off."""
+    query_log: bool | QueryLogConfig
+    """Log every search (``_usage``); default off."""
 
 
 class PgVectorTTLConfig(TTLConfig, total=False):
@@ -134,6 +144,7 @@ class ResolvedIndex:
     ef_search: int | None
     ts_config: str
     quality: QualityConfig = field(default_factory=QualityConfig)
+    usage: UsageConfig = field(default_factory=UsageConfig)
 
     @property
     def has_vectors(self) -> bool:
@@ -234,6 +245,7 @@ def resolve_index(index: Mapping[str, Any] | None, embeddings: Embeddings | None
         ),
         ts_config=ts_config,
         quality=resolve_quality(index),
+        usage=resolve_usage(index),
     )
 
 

@@ -59,6 +59,7 @@ from langgraph_hybrid_memory._quality import (
     fetch_sizes,
     rank_and_collapse,
 )
+from langgraph_hybrid_memory._usage import Pending, UsageRecorder, sorted_hits
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     InvalidValueError,
@@ -266,6 +267,9 @@ class BasePgVectorStore:
         # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
         self._write_queries: dict[tuple[bool, bool, str | None], str] = {}
         self._vector_oids: tuple[int, int] | None = None
+        self._usage: UsageRecorder | None = (
+            UsageRecorder(index.usage) if index is not None and index.usage.active else None
+        )
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -367,17 +371,86 @@ class BasePgVectorStore:
                 )
                 query_vectors = {i: v for (i, _), v in zip(need, vecs, strict=True)}
         # Reads see the state before this batch's writes.
+        usage = self._usage
         if gets:
             found = yield from self._get_plan([op for _, op in gets])
             for (i, _), item in zip(gets, found, strict=True):
                 results[i] = item
+            if usage is not None:
+                usage.hit([self._usage_key(it) for it in found if it is not None])
         for i, op in searches:
-            results[i] = yield from self._search_plan(op, query_vectors.get(i))
+            started = time.perf_counter()
+            hits = yield from self._search_plan(op, query_vectors.get(i))
+            results[i] = hits
+            if usage is not None:
+                self._record_search(usage, op, hits, time.perf_counter() - started)
         for i, op in lists:
             results[i] = yield from self._list_plan(op)
         if prepared:
             yield from self._put_plan(prepared, put_vectors)
         return results
+
+    # -- access tracking and query log (`_usage`) ---------------------------------------------
+
+    def _usage_key(self, item: Item) -> tuple[str, tuple[str, ...], str]:
+        ns = tuple(item.namespace)
+        return (scope_of(ns, self.scope_depth), ns, item.key)
+
+    def _record_search(
+        self, usage: UsageRecorder, op: SearchOp, hits: list[SearchItem], seconds: float
+    ) -> None:
+        usage.hit([self._usage_key(h) for h in hits])
+        prefix = tuple(op.namespace_prefix)
+        mode = cast(ResolvedIndex, self.index).mode if op.query else "recent"
+        scope = ".".join(prefix[: self.scope_depth])
+        usage.query(scope, prefix, op.query, len(hits), seconds * 1000.0, mode)
+
+    def _usage_flush_plan(self, pending: Pending) -> Plan[None]:
+        """ONE statement: the summed hits upserted into ``item_access`` in key order (no item
+        row is locked, so no writer waits), the query log appended, old log rows deleted."""
+        hits = sorted_hits(pending)
+        q = pending.queries
+        cfg = cast(ResolvedIndex, self.index).usage
+        access = sql.Identifier(self.schema, "item_access")
+        qlog = sql.Identifier(self.schema, "query_log")
+        yield Sql(
+            sql.SQL(
+                "WITH acc AS (INSERT INTO {access} AS a "
+                "(scope, namespace, key, access_count, last_accessed_at) "
+                "SELECT h.scope, string_to_array(h.ns, '.'), h.key, h.n, h.t FROM "
+                "unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::timestamptz[]) "
+                "WITH ORDINALITY AS h(scope, ns, key, n, t, ord) ORDER BY h.ord "
+                "ON CONFLICT (scope, namespace, key) DO UPDATE SET "
+                "access_count = a.access_count + excluded.access_count, "
+                "last_accessed_at = greatest(a.last_accessed_at, excluded.last_accessed_at) "
+                "RETURNING 1), "
+                "ql AS (INSERT INTO {qlog} (scope, namespace_prefix, query, result_count, "
+                "latency_ms, mode, created_at) SELECT q.scope, string_to_array(q.ns, '.'), "
+                "q.query, q.n, q.ms, q.mode, q.t FROM unnest(%s::text[], %s::text[], %s::text[], "
+                "%s::int[], %s::float8[], %s::text[], %s::timestamptz[]) "
+                "AS q(scope, ns, query, n, ms, mode, t) RETURNING 1), "
+                "old AS (DELETE FROM {qlog} WHERE %s AND "
+                "created_at < now() - make_interval(secs => %s) RETURNING 1) "
+                "SELECT (SELECT count(*) FROM acc) + (SELECT count(*) FROM ql) "
+                "+ (SELECT count(*) FROM old) AS n"
+            ).format(access=access, qlog=qlog),
+            (
+                [k[0] for k, _ in hits],
+                [".".join(k[1]) for k, _ in hits],
+                [k[2] for k, _ in hits],
+                [n for _, (n, _) in hits],
+                [t for _, (_, t) in hits],
+                [e.scope for e in q],
+                [".".join(e.prefix) for e in q],
+                [e.query for e in q],
+                [e.results for e in q],
+                [e.latency_ms for e in q],
+                [e.mode for e in q],
+                [e.at for e in q],
+                cfg.log_queries,
+                cfg.retention_days * 86400.0,
+            ),
+        )
 
     # -- get ---------------------------------------------------------------------------------
 
