@@ -5,9 +5,20 @@ statements (``lghm_`` tables), run before the first write, as the embedding cach
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
+from psycopg import sql
+
 from langgraph_hybrid_memory._migrations import Migration
 
-__all__ = ["QUALITY_MIGRATIONS_TABLE", "QUALITY_PG_MIGRATIONS", "SQLITE_QUALITY_TABLES"]
+__all__ = [
+    "QUALITY_MIGRATIONS_TABLE",
+    "QUALITY_PG_MIGRATIONS",
+    "SQLITE_QUALITY_TABLES",
+    "erase_user_local",
+    "erase_user_pg",
+]
 
 QUALITY_MIGRATIONS_TABLE = "memory_quality_migrations"
 
@@ -60,3 +71,55 @@ SQLITE_QUALITY_TABLES = (
     "created_at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS lghm_query_log_created ON lghm_query_log (created_at)",
 )
+
+
+# -- erasure (`lghm forget --user`): a user's rows in these tables go with the user ------------
+
+# (table, namespace column): the user's rows are those whose namespace is ("users", ID, ...).
+USER_TABLES = (
+    ("memory_duplicates", "namespace"),
+    ("item_access", "namespace"),
+    ("query_log", "namespace_prefix"),
+)
+
+
+def erase_user_pg(conn: Any, schema: str, user: str, *, dry_run: bool) -> dict[str, int]:
+    """Count (and unless `dry_run` delete) one user's rows in the quality tables, in the
+    caller's transaction; tables that do not exist yet are skipped."""
+    out: dict[str, int] = {}
+    for table, col in USER_TABLES:
+        name = sql.Identifier(schema, table)
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (f"{schema}.{table}",))
+        row = found.fetchone()
+        if not (row["ok"] if isinstance(row, dict) else row[0]):
+            continue
+        cond = sql.SQL("{c}[1] = 'users' AND {c}[2] = %s").format(c=sql.Identifier(col))
+        verb = (
+            "SELECT count(*) AS n FROM {t} WHERE {c}"
+            if dry_run
+            else ("WITH d AS (DELETE FROM {t} WHERE {c} RETURNING 1) SELECT count(*) AS n FROM d")
+        )
+        got = conn.execute(sql.SQL(verb).format(t=name, c=cond), (user,)).fetchone()
+        out[table] = int(got["n"] if isinstance(got, dict) else got[0])
+    return out
+
+
+def erase_user_local(
+    conn: sqlite3.Connection, ns_range: tuple[str, str, str], *, dry_run: bool
+) -> dict[str, int]:
+    """The same in the local file; `ns_range` is the user's encoded-namespace range (``=``,
+    ``>=``, ``<``), as the local store's prefix matching uses."""
+    out: dict[str, int] = {}
+    for table, col in USER_TABLES:
+        local = f"lghm_{table}"
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (local,)
+        ).fetchone():
+            continue
+        cond = f"({col} = ? OR ({col} >= ? AND {col} < ?))"
+        if dry_run:
+            n = conn.execute(f"SELECT count(*) FROM {local} WHERE {cond}", ns_range).fetchone()[0]
+        else:
+            n = conn.execute(f"DELETE FROM {local} WHERE {cond}", ns_range).rowcount
+        out[local] = int(n)
+    return out
