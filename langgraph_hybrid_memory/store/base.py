@@ -583,11 +583,16 @@ class BasePgVectorStore:
         """Each item's stored vectors (mean of its fields): one statement."""
         found = yield Sql(
             sql.SQL(
-                "SELECT v.scope, v.namespace, v.key, v.embedding::float4[] AS emb FROM {vectors} v "
+                # Binary (pgvector's send format: int16 dims, int16 0, big-endian floats): a
+                # float4[] would be parsed from text, 384 floats per row.
+                "SELECT v.scope, v.namespace, v.key, {send}(v.embedding) AS emb FROM {vectors} v "
                 "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS q(scope, ns, key) "
                 "ON v.scope = q.scope AND v.key = q.key "
                 "AND v.namespace = string_to_array(q.ns, '.')::text[]"
-            ).format(vectors=self._t_vectors),
+            ).format(
+                vectors=self._t_vectors,
+                send=sql.Identifier(f"{cast(ResolvedIndex, self.index).vector_type}_send"),
+            ),
             (
                 [r["scope"] for r in rows],
                 [".".join(r["namespace"]) for r in rows],
@@ -595,9 +600,11 @@ class BasePgVectorStore:
             ),
             replica=True,
         )
+        fmt = ">f2" if cast(ResolvedIndex, self.index).vector_type == "halfvec" else ">f4"
         acc: dict[tuple[str, tuple[str, ...], str], list[np.ndarray]] = {}
         for r in found:
-            acc.setdefault(item_key(r), []).append(np.asarray(r["emb"], dtype=np.float32))
+            vec = np.frombuffer(bytes(r["emb"]), dtype=fmt, offset=4).astype(np.float32)
+            acc.setdefault(item_key(r), []).append(vec)
         return {k: np.mean(v, axis=0).astype(np.float32) for k, v in acc.items()}
 
     def _search_rows_plan(

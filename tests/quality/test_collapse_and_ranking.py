@@ -137,3 +137,23 @@ def test_bad_settings_name_the_setting(
     with pytest.raises(ConfigError, match=match):
         LocalStore(tmp_path / "x.sqlite", index=_index(fake_embeddings, **extra))  # type: ignore[arg-type]
     assert not (tmp_path / "x.sqlite").exists() or (tmp_path / "x.sqlite").stat().st_size >= 0
+
+
+def test_cosine_collapse_reads_halfvec_vectors(
+    pg_url: str, fake_embeddings: FakeEmbeddings
+) -> None:
+    from langgraph_hybrid_memory import PgVectorStore
+    from langgraph_hybrid_memory._pg import get_connection
+
+    conn = get_connection(pg_url)
+    try:
+        index = _index(fake_embeddings, vector_type="halfvec", collapse={"threshold": 0.9})
+        s = PgVectorStore(conn, index=index)  # type: ignore[arg-type]
+        s.setup()
+        s.put(NS, "a", {"text": "likes green tea in the morning"})
+        s.put(NS, "b", {"text": "likes green tea in the morning!"})
+        s.put(NS, "c", {"text": "rides a bike to the office"})
+        hits = s.search(("users", "u1"), query="green tea morning", limit=3)
+        assert [h.key for h in hits] == ["b", "c"]
+    finally:
+        conn.close()
