@@ -267,6 +267,7 @@ class LocalStore(BaseStore):
             return
         self._closed = True
         self.stop_ttl_sweeper()
+        self.flush_usage()  # pending access counts and query log entries
         if self._owns_db:
             self.db.close()
 

@@ -152,3 +152,34 @@ def test_local_store_and_stats_cli(tmp_path: Path, fake_embeddings: FakeEmbeddin
 def test_bad_settings(extra: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         resolve_usage(extra)
+
+
+async def test_async_pgvector_store_and_hybrid_close_flush(
+    pg_url: str, fake_embeddings: FakeEmbeddings, tmp_path: Path
+) -> None:
+    from langgraph_hybrid_memory import HybridStore
+    from langgraph_hybrid_memory._pg import make_async_pool
+    from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
+
+    pool = make_async_pool(pg_url, max_size=2)
+    await pool.open()
+    try:
+        index = _index(fake_embeddings, track_access=True, query_log=True)
+        store = AsyncPgVectorStore(pool, index=index)  # type: ignore[arg-type]
+        await store.setup()
+        await store.aput(NS, "tea", {"text": "likes green tea"})
+        for _ in range(2):
+            await store.aget(NS, "tea")
+        await store.asearch(("users", "u1"), query="tea")
+        await store.flush_usage()
+    finally:
+        await pool.close()
+    with HybridStore(tmp_path / "h.sqlite", pg_url, index=index) as hy:  # type: ignore[arg-type]
+        hy.setup()
+        hy.get(NS, "tea")  # counted on PostgreSQL, written by close()
+    with psycopg.connect(pg_url) as c:
+        assert c.execute("SELECT access_count FROM memory.item_access").fetchall() == [(4,)]
+        assert c.execute("SELECT count(*), min(query) FROM memory.query_log").fetchone() == (
+            1,
+            None,
+        )
