@@ -7,6 +7,7 @@ set of environment variables the package honours is exactly the set read here.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -136,6 +137,10 @@ class MemoryConfig:
     embeddings: str | None = None
     """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``),
     see `embeddings_spec`."""
+    session_ttl_hours: float = 24.0
+    """Hours an interaction of a `SessionLog` lives (``MEMORY_TTL_HOURS``)."""
+    session_max_context_length: int = 50
+    """Most interactions a `SessionLog` keeps per session (``MEMORY_MAX_CONTEXT_LENGTH``)."""
     openai_api_key_set: bool = False
     """Whether ``OPENAI_API_KEY`` is set. Only its presence is recorded: langchain-openai reads the
     key itself, so the secret never passes through this package."""
@@ -159,6 +164,19 @@ class MemoryConfig:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
         if self.embeddings is not None:
             _validate_embeddings_spec(self.embeddings)
+        ttl = self.session_ttl_hours
+        if (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, int | float)
+            or not math.isfinite(ttl)
+            or ttl <= 0
+        ):
+            raise ConfigError(f"MEMORY_TTL_HOURS must be a positive number of hours, got {ttl!r}")
+        cap = self.session_max_context_length
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 100_000:
+            raise ConfigError(
+                f"MEMORY_MAX_CONTEXT_LENGTH must be an integer from 1 to 100000, got {cap!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> MemoryConfig:
@@ -167,7 +185,7 @@ class MemoryConfig:
         Variables: ``MEMORY_TYPE``, ``DATABASE_URL`` (or ``POSTGRES_HOST``, ``POSTGRES_PORT``,
         ``POSTGRES_DB``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_SSL``),
         ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``,
-        ``OPENAI_API_KEY``.
+        ``MEMORY_TTL_HOURS``, ``MEMORY_MAX_CONTEXT_LENGTH``, ``OPENAI_API_KEY``.
         ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
 
         Raises:
@@ -205,6 +223,22 @@ class MemoryConfig:
         embeddings = env.get("MEMORY_EMBEDDINGS", "").strip()
         if embeddings:
             values["embeddings"] = embeddings
+        ttl = env.get("MEMORY_TTL_HOURS", "").strip()
+        if ttl:
+            try:
+                values["session_ttl_hours"] = float(ttl)
+            except ValueError:
+                raise ConfigError(
+                    f"MEMORY_TTL_HOURS={ttl!r} is not a number; use a positive number of hours"
+                ) from None
+        cap = env.get("MEMORY_MAX_CONTEXT_LENGTH", "").strip()
+        if cap:
+            try:
+                values["session_max_context_length"] = int(cap)
+            except ValueError:
+                raise ConfigError(
+                    f"MEMORY_MAX_CONTEXT_LENGTH={cap!r} is not an integer; use 1 to 100000"
+                ) from None
         values["openai_api_key_set"] = bool(env.get("OPENAI_API_KEY", "").strip())
         values.update(overrides)
         return cls(**values)

@@ -65,6 +65,7 @@ from langgraph_hybrid_memory._embeddings import (
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
 from langgraph_hybrid_memory._pg import make_async_pool, make_pool
+from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
 from langgraph_hybrid_memory.checkpoint import HybridSaver
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
@@ -104,6 +105,10 @@ class Memory:
     embeddings: CachedEmbeddings | None = None
     """The (cached) embedding model the store uses, or None (keyword search only)."""
     _extra_status: Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
+    sessions: SessionLog | AsyncSessionLog | None = None
+    """The session interaction log on this setup's tier (`SessionLog` from `open_memory`,
+    `AsyncSessionLog` from `aopen_memory`): PostgreSQL in ``postgres``/``hybrid`` mode, the
+    local file in ``sqlite`` mode, process memory in ``memory`` mode."""
 
     def status(self) -> dict[str, Any]:
         """What is running, for logs and the CLI. Never contains a secret."""
@@ -132,6 +137,26 @@ class Memory:
         return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"
 
 
+def _sessions(cfg: MemoryConfig, log: SessionLog, *, setup: bool = True) -> SessionLog:
+    if setup:
+        log.setup()
+    return log
+
+
+def _session_kw(cfg: MemoryConfig) -> dict[str, Any]:
+    return {
+        "ttl_hours": cfg.session_ttl_hours,
+        "max_context_length": cfg.session_max_context_length,
+    }
+
+
+def _async_sessions(memory: Memory) -> Memory:
+    """`aopen_memory` hands out the awaitable twin of the session log."""
+    if isinstance(memory.sessions, SessionLog):
+        memory.sessions = AsyncSessionLog(memory.sessions)
+    return memory
+
+
 def _resolve(config: MemoryConfig, override: EmbedSpec | None) -> Embeddings | None:
     return resolve_embeddings(override if override is not None else config.embeddings_spec())
 
@@ -149,7 +174,9 @@ def _cached(
 def _memory_parts(config: MemoryConfig, embeddings: EmbedSpec | None) -> Memory:
     cached = _cached(_resolve(config, embeddings), None)
     index: Any = None if cached is None else {"dims": embedding_dims(cached), "embed": cached}
-    return Memory(config, InMemorySaver(), InMemoryStore(index=index), cached)
+    memory = Memory(config, InMemorySaver(), InMemoryStore(index=index), cached)
+    memory.sessions = SessionLog.in_memory(**_session_kw(config))
+    return memory
 
 
 def _local_store(
@@ -259,7 +286,9 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
     cached = _cached(inner, None, cache)
     store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
     store.setup()
-    return Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url))
+    memory = Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url))
+    memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)))
+    return memory
 
 
 async def _aopen_postgres(
@@ -287,7 +316,14 @@ async def _aopen_postgres(
     cached = _cached(inner, None, cache)
     store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
     await store.setup()
-    return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url))
+    memory = Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url))
+    # AsyncSessionLog runs the sync log in worker threads: it needs a (small) sync pool.
+    session_pool = make_pool(url, max_size=2, name="lghm-sessions")
+    stack.push_async_callback(asyncio.to_thread, session_pool.close)
+    log = SessionLog.postgres(session_pool, **_session_kw(cfg))
+    await asyncio.to_thread(log.setup)
+    memory.sessions = AsyncSessionLog(log)
+    return memory
 
 
 # Borrowing a pooled connection waits this long in the hybrid setup: while PostgreSQL is down the
@@ -357,7 +393,11 @@ def _hybrid_parts(
     if reachable:
         saver.setup()
     store.setup(remote=reachable)
-    return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store))
+    memory = Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store))
+    # On PostgreSQL, as the memories; while it is unreachable the log's calls raise (and
+    # health_check() says so) rather than keep a second, local history.
+    memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)), setup=reachable)
+    return memory
 
 
 def _hybrid_status(
@@ -444,7 +484,9 @@ def open_memory(
 
         saver = SqliteSaver(conn)
         saver.setup()
-        yield Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory = Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory.sessions = _sessions(cfg, SessionLog.sqlite(db, **_session_kw(cfg)))
+        yield memory
 
 
 @asynccontextmanager
@@ -455,7 +497,7 @@ async def aopen_memory(
     ``sqlite``) for ``graph.ainvoke`` / ``astream``."""
     cfg = MemoryConfig.from_env() if config is None else config
     if cfg.memory_type == "memory":
-        yield _memory_parts(cfg, embeddings)
+        yield _async_sessions(_memory_parts(cfg, embeddings))
         return
     if cfg.memory_type == "postgres":
         _check_data_dir(cfg)
@@ -467,8 +509,10 @@ async def aopen_memory(
         _check_data_dir(cfg)
         inner = _resolve(cfg, embeddings)
         async with AsyncExitStack() as stack:
-            yield await asyncio.to_thread(
-                _hybrid_parts, cfg, inner, stack, AsyncHybridSaver, AsyncHybridStore
+            yield _async_sessions(
+                await asyncio.to_thread(
+                    _hybrid_parts, cfg, inner, stack, AsyncHybridSaver, AsyncHybridStore
+                )
             )
         return
     _check_data_dir(cfg)
@@ -487,4 +531,6 @@ async def aopen_memory(
         )
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
-        yield Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory = Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory.sessions = AsyncSessionLog(_sessions(cfg, SessionLog.sqlite(db, **_session_kw(cfg))))
+        yield memory

@@ -36,6 +36,11 @@ EXPECTED_PUBLIC_API = [
     "aopen_memory",
     "open_memory",
     "resolve_embeddings",
+    # issue 14: memory quality and the session log
+    "AsyncSessionLog",
+    "CollapseConfig",
+    "RankingConfig",
+    "SessionLog",
 ]
 
 

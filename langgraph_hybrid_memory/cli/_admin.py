@@ -311,10 +311,24 @@ def _mig_state(m: dict[str, Any]) -> str:
 # --- stats ------------------------------------------------------------------------------------
 
 
-def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def stats(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    queries: Annotated[
+        bool,
+        typer.Option(
+            "--queries", help="query analytics and access counts per user (index query_log)"
+        ),
+    ] = False,
+) -> None:
     """Items per user, namespace and category; checkpoints and threads per tier; table sizes."""
     cli = get_context(ctx)
     config_or_fail(cli)
+    if queries:
+        from langgraph_hybrid_memory.cli._quality_cmds import render_usage
+
+        render_usage(cli, as_json)
+        return
     out: dict[str, Any] = {}
     try:
         if cli.uses_postgres:

@@ -29,6 +29,7 @@ from psycopg import Connection, sql
 from psycopg.rows import DictRow
 
 from langgraph_hybrid_memory._embedding_cache import text_hash
+from langgraph_hybrid_memory._quality_schema import erase_user_local, erase_user_pg
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.checkpoint import base as cp
 from langgraph_hybrid_memory.cli._admin import _safe
@@ -296,9 +297,12 @@ def _pg_apply(
     if present["cache"]:
         rep["embedding_cache"] = _n(conn, _pg_sql(PG_COUNT_CACHE, s), (orphans,))
     if dry:
+        rep.update(erase_user_pg(conn, s, plan.user, dry_run=True))
         return
     now = time.time()
     with conn.transaction():
+        # Duplicates merged by dedup (they hold the user's memories), access counts, query log.
+        rep.update(erase_user_pg(conn, s, plan.user, dry_run=False))
         if present["checkpoints"]:
             for stmt in PG_DELETE_THREADS:
                 conn.execute(stmt, (threads,))
@@ -440,6 +444,7 @@ def _local_apply(conn: sqlite3.Connection, plan: _Plan, dry: bool) -> None:
     has_cache = table_exists(conn, "lghm_embedding_cache")
     if has_cache:
         rep["embedding_cache"] = int(conn.execute(LOCAL_COUNT_CACHE, (orphans,)).fetchone()[0])
+    rep.update(erase_user_local(conn, rng, dry_run=dry))
     if dry:
         return
     for table, param in counts.values():

@@ -82,7 +82,7 @@ REPLICATOR_OPTIONS = frozenset(
         "pool_max_size",
     }
 )
-_LOCAL_INDEX_KEYS = ("dims", "fields", "distance_type", "search_mode")
+_LOCAL_INDEX_KEYS = ("dims", "fields", "distance_type", "search_mode", "collapse", "ranking")
 ReadTier = str  # "postgres" | "cache" | "local"
 
 
@@ -352,12 +352,18 @@ class HybridStore(BaseStore):
         """
         self.replicator.flush(timeout, kinds=hb.STORE_KINDS)
 
+    def flush_usage(self) -> None:
+        """Write pending access counts and query log entries (``index["track_access"]``,
+        ``index["query_log"]``: PostgreSQL reads are counted there) now; also done on close."""
+        self.remote.flush_usage()
+
     def close(self) -> None:
         """Drain the outbox (up to ``close_timeout``), then release the file and connections."""
         if self._closed:
             return
         self._closed = True
         self.remote.stop_ttl_sweeper()
+        self.flush_usage()
         self.replicator.release(timeout=self.close_timeout)
         self.local.close()
         if self._owned_pool is not None:

@@ -164,7 +164,7 @@ def run_session(config: MemoryConfig, user_id: str, thread_id: str, objective: s
     """One session: run the agent on a new thread and print what it recalled, did and learned."""
     console = Console()
     with open_backends(config) as memory:
-        graph = build_plan_and_execute(ScriptedChatModel()).compile(
+        graph = build_plan_and_execute(ScriptedChatModel(), sessions=memory.sessions).compile(
             checkpointer=memory.checkpointer, store=memory.store
         )
         thread: RunnableConfig = {"configurable": {"thread_id": thread_id}}

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from langgraph_hybrid_memory._migrations import arun_migrations
 from langgraph_hybrid_memory._pg import make_async_pool
+from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
     is_dead_connection,
@@ -219,7 +220,23 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run `ops`: reads first (pre-batch state), then all writes in one statement."""
         ops = list(ops)
-        return await self._run(lambda: self._batch_plan(ops))
+        results = await self._run(lambda: self._batch_plan(ops))
+        if self._usage is not None and self._usage.due():
+            await self.flush_usage()
+        return results
+
+    async def flush_usage(self) -> None:
+        """Async twin of `PgVectorStore.flush_usage`."""
+        if self._usage is None:
+            return
+        pending = self._usage.take()
+        if not len(pending):
+            return
+        try:
+            await self._run(lambda: self._usage_flush_plan(pending))
+        except psycopg.Error as exc:
+            self._usage.restore(pending)
+            logger.warning("usage_flush_failed", extra={"error": type(exc).__name__})
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Sync bridge for other threads: runs `abatch` on the store's event loop."""
@@ -246,6 +263,9 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
         await self._run(self._setup_checks_plan)
         async with self._borrow(self._conn) as conn:
             await arun_migrations(conn, MIGRATIONS, schema=self.schema, table=MIGRATIONS_TABLE)
+            await arun_migrations(
+                conn, QUALITY_PG_MIGRATIONS, schema=self.schema, table=QUALITY_MIGRATIONS_TABLE
+            )
             if self.index is not None and self.index.has_vectors:
                 await arun_migrations(
                     conn,
