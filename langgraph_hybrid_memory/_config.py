@@ -132,7 +132,8 @@ class MemoryConfig:
     pool_size: int = DEFAULT_POOL_SIZE
     """Maximum connections per pool (``POSTGRES_POOL_SIZE``)."""
     data_dir: Path = DEFAULT_DATA_DIR
-    """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``)."""
+    """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``;
+    default ``.memory`` under the current directory). Made absolute when the config is built."""
     embeddings: str | None = None
     """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``),
     see `embeddings_spec`."""
@@ -156,7 +157,10 @@ class MemoryConfig:
             _validate_conninfo(self.database_url, "DATABASE_URL")
         if self.read_url is not None:
             _validate_conninfo(self.read_url, "DATABASE_READ_URL")
-        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        # Absolute from here on: the default `.memory` is under the current directory, and every
+        # message, status() and the CLI then say exactly where (run elsewhere, and the path shows
+        # it is another memory).
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
         if self.embeddings is not None:
             _validate_embeddings_spec(self.embeddings)
 

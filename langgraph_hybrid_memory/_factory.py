@@ -65,6 +65,7 @@ from langgraph_hybrid_memory._embeddings import (
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
 from langgraph_hybrid_memory._pg import make_async_pool, make_pool
+from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
 from langgraph_hybrid_memory.checkpoint import HybridSaver
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
@@ -109,6 +110,7 @@ class Memory:
         """What is running, for logs and the CLI. Never contains a secret."""
         out: dict[str, Any] = {
             "memory_type": self.config.memory_type,
+            "data_dir": None if self.config.memory_type == "memory" else str(self.config.data_dir),
             "checkpointer": type(self.checkpointer).__name__,
             "store": type(self.store).__name__,
             "degraded": False,
@@ -185,18 +187,32 @@ CONNECT_TIMEOUT_SECONDS = 10
 CHECKPOINT_SCHEMA = "public"
 
 
+# Data directories this process has already announced the embedded server of: the warning is
+# said once per process, and only by the process that started the server (a demo's or a test's
+# child processes that join a running server stay quiet).
+_announced: set[str] = set()
+
+
 def _postgres_url(cfg: MemoryConfig, stack: ExitStack | AsyncExitStack) -> str:
     """The configured PostgreSQL, or the embedded one (started now, stopped with `stack`)."""
     if cfg.database_url is not None:
         return cfg.database_url
     embedded = EmbeddedPostgres(cfg.embedded_pgdata)
+    if not embedded.exists:
+        progress(
+            f"creating the embedded PostgreSQL + pgvector in {cfg.embedded_pgdata} (about 40 MB, "
+            "once; MEMORY_DATA_DIR moves it, DATABASE_URL uses your own server)"
+        )
     url = embedded.start()
     stack.callback(embedded.stop)
-    logger.warning(
-        "no DATABASE_URL or POSTGRES_HOST set: using the embedded PostgreSQL + pgvector in %s; "
-        "set DATABASE_URL=postgresql://user:password@host:5432/db to use your own server",
-        cfg.embedded_pgdata,
-    )
+    where = str(cfg.embedded_pgdata)
+    if embedded.started_here and where not in _announced:
+        _announced.add(where)
+        logger.warning(
+            "no DATABASE_URL or POSTGRES_HOST set: using the embedded PostgreSQL + pgvector in "
+            "%s; set DATABASE_URL=postgresql://user:password@host:5432/db to use your own server",
+            where,
+        )
     return url
 
 
@@ -250,15 +266,15 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
         _check_reachable(cfg, cfg.read_url)
         read_pool = make_pool(cfg.read_url, max_size=cfg.pool_size, name="lghm-read")
         stack.callback(read_pool.close)
+    cache = PostgresEmbeddingCache(pool)
+    cached = _cached(inner, None, cache)
+    store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
+    store.setup()  # first: it checks pgvector before anything is created
+    cache.setup()
     with pool.connection() as conn:
         run_migrations(
             conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
         )
-    cache = PostgresEmbeddingCache(pool)
-    cache.setup()
-    cached = _cached(inner, None, cache)
-    store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
-    store.setup()
     return Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url))
 
 
@@ -278,15 +294,15 @@ async def _aopen_postgres(
         read_pool = make_async_pool(cfg.read_url, max_size=cfg.pool_size, name="lghm-read")
         await read_pool.open()
         stack.push_async_callback(read_pool.close)
+    cache = AsyncPostgresEmbeddingCache(pool)
+    cached = _cached(inner, None, cache)
+    store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
+    await store.setup()  # first: it checks pgvector before anything is created
+    await cache.asetup()
     async with pool.connection() as conn:
         await arun_migrations(
             conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
         )
-    cache = AsyncPostgresEmbeddingCache(pool)
-    await cache.asetup()
-    cached = _cached(inner, None, cache)
-    store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
-    await store.setup()
     return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url))
 
 
@@ -344,19 +360,24 @@ def _hybrid_parts(
     local_cache = SQLiteEmbeddingCache(db)
     local_cache.setup()
     cache: EmbeddingCache = local_cache
-    if reachable:
-        remote_cache = PostgresEmbeddingCache(pool)
-        remote_cache.setup()
+    remote_cache = PostgresEmbeddingCache(pool) if reachable else None
+    if remote_cache is not None:
         cache = TieredEmbeddingCache(local_cache, remote_cache)
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
     saver = saver_cls(db, pool)
     _defer(stack, saver.close)
+    # Known now: status() says so before the first flush (not "postgres_reachable: None").
+    saver.replicator.note_reachability(reachable)
     store = store_cls(db, pool, index=_pg_index(cached))
     _defer(stack, store.close)
-    if reachable:
-        saver.setup()
+    # The store first: it checks pgvector before anything is created, so a server without it
+    # fails with nothing made (PgVectorMissingError names MEMORY_EMBEDDINGS=none).
     store.setup(remote=reachable)
+    if reachable:
+        assert remote_cache is not None
+        remote_cache.setup()
+        saver.setup()
     return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store))
 
 

@@ -22,11 +22,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-
-pytest.importorskip("langgraph_api", reason="needs the dev extra: langgraph-cli[inmem]")
-
-from langgraph_sdk import get_client  # noqa: E402
-from langgraph_sdk.schema import Command  # noqa: E402
+from langgraph_sdk import get_client  # the dev extra's langgraph-cli[inmem] brings it
+from langgraph_sdk.schema import Command
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "agent_server"

@@ -22,6 +22,7 @@ EXPECTED_PUBLIC_API = [
     "LocalStore",
     "Memory",
     "MemoryConfig",
+    "MemoryNotFoundError",
     "MemoryType",
     "MissingExtraError",
     "OutboxFullError",
