@@ -119,6 +119,8 @@ def setup(
             if cli.uses_local_file:
                 local_setup(cli)
         rows = _migration_rows(cli, create=not list_only)
+        if list_only and cli.uses_local_file and not cli.uses_postgres:
+            cli.require_local_file()
     except MemoryNotFoundError as exc:  # `--list` never creates the embedded server
         raise nothing_yet(exc, [], as_json) from None
     except (ConfigError, psycopg.OperationalError) as exc:
@@ -334,6 +336,8 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
             with cli.pg(create=False) as conn:
                 out["postgres"] = _pg_stats(conn, cli.schema)
         if cli.uses_local_file:
+            if not cli.uses_postgres:
+                cli.require_local_file()
             out["local"] = _local_stats(cli)
     except MemoryNotFoundError as exc:
         raise nothing_yet(exc, {}, as_json) from None
@@ -457,11 +461,7 @@ def open_store(cli: CliContext) -> Iterator[BaseStore]:
     elif cli.uses_local_file:
         from langgraph_hybrid_memory.localstore import LocalStore
 
-        if not cli.sqlite_path.exists():  # opening a LocalStore would create it
-            raise MemoryNotFoundError(
-                f"no local memory file yet at {cli.sqlite_path}: nothing has been stored there "
-                "(set MEMORY_DATA_DIR if your memory lives elsewhere)"
-            )
+        cli.require_local_file()  # opening a LocalStore would create it
 
         model = cli.model()
         index: Any = (
@@ -577,6 +577,7 @@ def _recent_rows(cli: CliContext, user: str | None, limit: int) -> list[dict[str
                 }
                 for r in conn.execute(_pg_recent(cli.schema, user is not None), params)
             ]
+    cli.require_local_file()
     with cli.local_read() as lconn:
         if lconn is None or not table_exists(lconn, "lghm_store"):
             return []

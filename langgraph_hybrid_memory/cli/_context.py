@@ -126,6 +126,14 @@ class CliContext:
     def sqlite_path(self) -> Path:
         return self.cfg.sqlite_path
 
+    def require_local_file(self) -> None:
+        """Raise `MemoryNotFoundError` (saying where it looked) when the local file is missing."""
+        if not self.sqlite_path.exists():
+            raise MemoryNotFoundError(
+                f"no local memory file yet at {self.sqlite_path}: nothing has been stored there "
+                "(set MEMORY_DATA_DIR if your memory lives elsewhere)"
+            )
+
     @contextmanager
     def local_read(self) -> Iterator[sqlite3.Connection | None]:
         """A connection to the local file, or None when it does not exist (nothing is created)."""
@@ -161,7 +169,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def nothing_yet(exc: MemoryNotFoundError, empty: Any, as_json: bool, code: int = 0) -> typer.Exit:
     """A read-only command found no memory: say so and where it looked; nothing was created."""
-    err_console.print(f"no memory yet: {exc}", markup=False, highlight=False)
+    err_console.print(f"no memory yet: {exc}", markup=False, highlight=False, soft_wrap=True)
     if as_json:
         print_json(empty)
     return typer.Exit(code=code)
