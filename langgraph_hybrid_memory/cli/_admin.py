@@ -205,16 +205,18 @@ def _pg_health(conn: Connection[DictRow], cli: CliContext, problems: list[str]) 
     out["server_version"] = row["server_version"] if row else None
     row = conn.execute(PGVECTOR_AVAILABLE).fetchone()
     out["pgvector_version"] = row["installed"] if row else None
+    blocked = False  # `lghm setup` cannot succeed here: do not send the user to it
     if out["pgvector_version"] is None and cli.model() is not None:
         if row is not None and row["creatable"]:
             problems.append("pgvector is not created in this database yet: run `lghm setup`")
         else:
             # `lghm setup` would fail: say why and that MEMORY_EMBEDDINGS=none works here.
+            blocked = True
             problems.append(pgvector_missing_message(bool(row and row["available"])))
     migrations = pg_status(conn, cli)
     out["migrations"] = migrations
     for st in migrations:
-        if st["pending"]:
+        if st["pending"] and not blocked:
             problems.append(f"{st['part']}: migrations {st['pending']} pending: run `lghm setup`")
     schemas = sorted({p.schema for p in pg_parts(cli)})
     found = {(r["schema"], r["name"]): bool(r["valid"]) for r in conn.execute(INDEXES, (schemas,))}
@@ -226,7 +228,7 @@ def _pg_health(conn: Connection[DictRow], cli: CliContext, problems: list[str]) 
             valid = found.get((part.schema, m.index))
             state = "missing" if valid is None else ("valid" if valid else "INVALID")
             indexes.append({"schema": part.schema, "index": m.index, "state": state})
-            if not valid:
+            if not valid and not blocked:
                 problems.append(f"index {part.schema}.{m.index} is {state}: run `lghm setup`")
     out["indexes"] = indexes
     return out
