@@ -23,8 +23,9 @@ def progress(message: str) -> None:
     """Say `message` (one line) through logging if configured, else on stderr.
 
     Examples:
-        >>> progress("warming up")  # doctest: +SKIP
-        warming up
+        Around a slow step (`timed` does this with the duration)::
+
+            progress("building the HNSW index of 100,000 vectors ...")
     """
     if logger.hasHandlers():
         logger.info(message)

@@ -49,7 +49,9 @@ def test_wheel_metadata(built: dict[str, Path]) -> None:
     torch = [r.split(";")[0] for r in requires if r.startswith("torch")]
     assert torch == ["torch>=2.2"], torch
     assert not [r for r in requires if r.startswith("langchain-openai") and "extra" not in r]
-    assert any(r.startswith("langchain-openai") and 'extra == "openai"' in r for r in requires)
+    openai = [r for r in requires if r.startswith("langchain-openai")]
+    assert "langchain-openai>=0.3; extra == 'openai'" in openai, openai
+    assert all("; extra ==" in r for r in openai), openai
     assert meta.get_all("Project-URL")
     assert "## Install" in (meta.get_payload() or "")
 
