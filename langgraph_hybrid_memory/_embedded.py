@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import psycopg.conninfo
 
+from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory.errors import (
     EmbeddedPostgresError,
     MemoryNotFoundError,
@@ -184,6 +185,11 @@ class EmbeddedPostgres:
                 "server"
             )
         pgserver = _import_pgserver()
+        if not self.exists:  # a first run: say where the cluster goes before the pause
+            progress(
+                f"creating the embedded PostgreSQL + pgvector in {self.pgdata} (about 40 MB, "
+                "once; MEMORY_DATA_DIR moves it, DATABASE_URL uses your own server)"
+            )
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(pgserver, self.pgdata)
         self.started_here = not _postmaster_alive(pgserver, self.pgdata)

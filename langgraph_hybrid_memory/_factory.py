@@ -65,7 +65,6 @@ from langgraph_hybrid_memory._embeddings import (
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
 from langgraph_hybrid_memory._pg import make_async_pool, make_pool
-from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
 from langgraph_hybrid_memory.checkpoint import HybridSaver
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
@@ -198,11 +197,6 @@ def _postgres_url(cfg: MemoryConfig, stack: ExitStack | AsyncExitStack) -> str:
     if cfg.database_url is not None:
         return cfg.database_url
     embedded = EmbeddedPostgres(cfg.embedded_pgdata)
-    if not embedded.exists:
-        progress(
-            f"creating the embedded PostgreSQL + pgvector in {cfg.embedded_pgdata} (about 40 MB, "
-            "once; MEMORY_DATA_DIR moves it, DATABASE_URL uses your own server)"
-        )
     url = embedded.start()
     stack.callback(embedded.stop)
     where = str(cfg.embedded_pgdata)
