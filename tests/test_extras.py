@@ -62,3 +62,12 @@ def test_embedded_extra_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         EmbeddedPostgres(tmp_path / "pg").start()
     assert err.value.extra == "embedded"
     assert "DATABASE_URL" in str(err.value)
+
+
+def test_automatic_choice_skips_openai_without_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A key set for the chat model alone must not make embeddings fail for want of the extra.
+    monkeypatch.setitem(sys.modules, "langchain_openai", None)
+    cfg = MemoryConfig.from_env({"OPENAI_API_KEY": "sk-test-not-used"})
+    assert cfg.embeddings_spec() == "local"
+    monkeypatch.delitem(sys.modules, "langchain_openai")
+    assert cfg.embeddings_spec() == "openai:text-embedding-3-small"
