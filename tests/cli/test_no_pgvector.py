@@ -14,7 +14,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from typer.testing import CliRunner
 
-from langgraph_hybrid_memory import MemoryConfig, PgVectorMissingError, open_memory
+from langgraph_hybrid_memory import MemoryConfig, PgVectorMissingError, aopen_memory, open_memory
 from langgraph_hybrid_memory.cli import CliContext, app
 from tests.support import FakeEmbeddings
 
@@ -106,3 +106,14 @@ def test_open_memory_refuses_before_creating_anything(
     with open_memory(cfg.with_overrides(embeddings="none")) as memory:
         memory.store.put(("users", "ada"), "tea", {"text": "likes green tea"})
         assert [i.key for i in memory.store.search(("users",), query="tea")] == ["tea"]
+
+
+@pytest.mark.parametrize("memory_type", ["postgres", "hybrid"])
+async def test_aopen_memory_refuses_before_creating_anything(
+    no_pgvector_url: str, tmp_path: Path, memory_type: str
+) -> None:
+    cfg = MemoryConfig(memory_type=memory_type, database_url=no_pgvector_url, data_dir=tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(PgVectorMissingError, match="MEMORY_EMBEDDINGS=none"):
+        async with aopen_memory(cfg, embeddings=FakeEmbeddings(8)):
+            pass
+    assert _tables(no_pgvector_url) == 0
