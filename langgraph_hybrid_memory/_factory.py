@@ -65,6 +65,7 @@ from langgraph_hybrid_memory._embeddings import (
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
 from langgraph_hybrid_memory._pg import make_async_pool, make_pool
+from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
 from langgraph_hybrid_memory.checkpoint import HybridSaver
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
@@ -170,6 +171,16 @@ def _check_data_dir(config: MemoryConfig) -> None:
             f"MEMORY_DATA_DIR={str(config.data_dir)!r} is a file, not a directory; point it at a "
             "directory (it is created if missing)"
         )
+
+
+def _open_local_file(cfg: MemoryConfig) -> LocalDB:
+    """The local SQLite file; a first run says where it is being created."""
+    if not cfg.sqlite_path.exists():
+        progress(
+            f"creating the local memory file {cfg.sqlite_path} (MEMORY_DATA_DIR moves it; "
+            "default: .memory under the current directory)"
+        )
+    return LocalDB.open(cfg.sqlite_path)
 
 
 def _local_status(config: MemoryConfig, store: LocalStore) -> Callable[[], dict[str, Any]]:
@@ -341,7 +352,7 @@ def _hybrid_parts(
     """HybridSaver + HybridStore on one local file, one PostgreSQL pool and one replicator."""
     url = _postgres_url(cfg, stack)
     reachable = _hybrid_reachable(cfg, url)
-    db = LocalDB.open(cfg.sqlite_path)
+    db = _open_local_file(cfg)
     stack.callback(db.close)
     pool = make_pool(
         url,
@@ -443,7 +454,7 @@ def open_memory(
     _check_data_dir(cfg)
     inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
     with ExitStack() as stack:
-        db = LocalDB.open(cfg.sqlite_path)
+        db = _open_local_file(cfg)
         stack.callback(db.close)
         store, cached = _local_store(db, inner)
         stack.callback(store.close)
@@ -489,7 +500,7 @@ async def aopen_memory(
     _check_data_dir(cfg)
     inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
     async with AsyncExitStack() as stack:
-        db = LocalDB.open(cfg.sqlite_path)
+        db = _open_local_file(cfg)
         stack.callback(db.close)
         store, cached = _local_store(db, inner)
         stack.callback(store.close)

@@ -20,7 +20,7 @@ def test_embedded_server_is_announced_once_with_its_absolute_path(
     monkeypatch.chdir(tmp_path)
     cfg = MemoryConfig(memory_type="hybrid", data_dir=Path("rel"), embeddings="none")
     where = tmp_path / "rel" / "pg"
-    for _ in range(3):  # three opens in one process (as the demo's report does)
+X
         with open_memory(cfg) as memory:
             memory.store.put(("users", "ada"), "k", {"text": "tea"})
             status = memory.status()
@@ -32,8 +32,14 @@ def test_embedded_server_is_announced_once_with_its_absolute_path(
     assert status["checkpointer_status"]["postgres_reachable"] is True
 
 
-def test_status_says_where_the_local_file_is(tmp_path: Path) -> None:
+def test_status_says_where_the_local_file_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="langgraph_hybrid_memory")
     cfg = MemoryConfig(memory_type="sqlite", data_dir=tmp_path, embeddings="none")
-    with open_memory(cfg) as memory:
-        assert memory.status()["data_dir"] == str(tmp_path)
-        assert memory.status()["sqlite_path"] == str(tmp_path / "memory.sqlite")
+    for _ in range(2):
+        with open_memory(cfg) as memory:
+            assert memory.status()["data_dir"] == str(tmp_path)
+            assert memory.status()["sqlite_path"] == str(tmp_path / "memory.sqlite")
+    # Said on the run that creates it, not on later ones.
+    assert caplog.text.count(f"creating the local memory file {tmp_path / 'memory.sqlite'}") == 1
