@@ -20,7 +20,7 @@ def test_embedded_server_is_announced_once_with_its_absolute_path(
     monkeypatch.chdir(tmp_path)
     cfg = MemoryConfig(memory_type="hybrid", data_dir=Path("rel"), embeddings="none")
     where = tmp_path / "rel" / "pg"
-X
+    for _ in range(2):  # two opens in one process (as the demo and its report do)
         with open_memory(cfg) as memory:
             memory.store.put(("users", "ada"), "k", {"text": "tea"})
             status = memory.status()
