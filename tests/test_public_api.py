@@ -22,6 +22,7 @@ EXPECTED_PUBLIC_API = [
     "LocalStore",
     "Memory",
     "MemoryConfig",
+    "MemoryNotFoundError",
     "MemoryType",
     "MissingExtraError",
     "OutboxFullError",
@@ -58,3 +59,10 @@ def test_package_is_typed() -> None:
     from importlib.resources import files
 
     assert files("langgraph_hybrid_memory").joinpath("py.typed").is_file()
+
+
+def test_server_module_api_is_pinned() -> None:
+    # `langgraph.json` names these by path: renaming one breaks users' deployments.
+    from langgraph_hybrid_memory import server
+
+    assert sorted(server.__all__) == ["checkpointer", "memory", "store"]

@@ -34,7 +34,8 @@ def demo() -> None:
     """Run the demo: two sessions in two processes; the second recalls what the first learned.
 
     Uses the configured backends (MEMORY_TYPE; by default the embedded PostgreSQL under
-    MEMORY_DATA_DIR) and a scripted offline model: a few seconds, no network.
+    MEMORY_DATA_DIR) and a scripted offline model, no network: 30 to 60 s, most of it each
+    session's process loading the local embedding model.
     """
     from langgraph_hybrid_memory.samples.demo import main as demo_main
 

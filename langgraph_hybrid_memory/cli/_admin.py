@@ -20,6 +20,7 @@ from langgraph_hybrid_memory.cli._context import (
     config_or_fail,
     fail,
     get_context,
+    nothing_yet,
     print_json,
     print_table,
     table_exists,
@@ -31,12 +32,12 @@ from langgraph_hybrid_memory.cli._parts import (
     pg_setup,
     pg_status,
 )
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, MemoryNotFoundError
+from langgraph_hybrid_memory.store._schema import PGVECTOR_AVAILABLE, pgvector_missing_message
 
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for programs")]
 
 SERVER_VERSION = "SHOW server_version"
-PGVECTOR_VERSION = "SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'"
 INDEXES = """
 SELECT n.nspname AS schema, c.relname AS name, i.indisvalid AS valid
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -117,7 +118,11 @@ def setup(
                     pg_setup(conn, cli)
             if cli.uses_local_file:
                 local_setup(cli)
-        rows = _migration_rows(cli)
+        rows = _migration_rows(cli, create=not list_only)
+        if list_only and cli.uses_local_file and not cli.uses_postgres:
+            cli.require_local_file()
+    except MemoryNotFoundError as exc:  # `--list` never creates the embedded server
+        raise nothing_yet(exc, [], as_json) from None
     except (ConfigError, psycopg.OperationalError) as exc:
         raise fail(_safe(exc, cli)) from None
     if as_json:
@@ -137,10 +142,10 @@ def _versions(vs: list[int]) -> str:
     return ",".join(map(str, vs)) if vs else "-"
 
 
-def _migration_rows(cli: CliContext) -> list[dict[str, Any]]:
+def _migration_rows(cli: CliContext, *, create: bool = True) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if cli.uses_postgres:
-        with cli.pg() as conn:
+        with cli.pg(create=create) as conn:
             rows += pg_status(conn, cli)
     if cli.uses_local_file:
         with cli.local_read() as lconn:
@@ -170,6 +175,7 @@ def _check(cli: CliContext) -> dict[str, Any]:
     cfg = cli.cfg
     report: dict[str, Any] = {
         "memory_type": cfg.memory_type,
+        "data_dir": str(cfg.data_dir),
         "embeddings": cli.model_label(),
         "problems": [],
     }
@@ -178,9 +184,12 @@ def _check(cli: CliContext) -> dict[str, Any]:
         pg: dict[str, Any] = {"url": cli.pg_label(), "reachable": False}
         report["postgres"] = pg
         try:
-            with cli.pg(connect_timeout=5) as conn:
+            with cli.pg(connect_timeout=5, create=False) as conn:
                 pg["reachable"] = True
                 pg.update(_pg_health(conn, cli, problems))
+        except MemoryNotFoundError as exc:  # looking never creates the embedded server
+            pg["exists"] = False
+            problems.append(f"no memory yet: {exc}")
         except psycopg.OperationalError as exc:
             pg["error"] = _safe(exc, cli)
             problems.append("PostgreSQL is unreachable: check DATABASE_URL and the server")
@@ -194,14 +203,20 @@ def _pg_health(conn: Connection[DictRow], cli: CliContext, problems: list[str]) 
     out: dict[str, Any] = {}
     row = conn.execute(SERVER_VERSION).fetchone()
     out["server_version"] = row["server_version"] if row else None
-    row = conn.execute(PGVECTOR_VERSION).fetchone()
-    out["pgvector_version"] = row["v"] if row else None
+    row = conn.execute(PGVECTOR_AVAILABLE).fetchone()
+    out["pgvector_version"] = row["installed"] if row else None
+    blocked = False  # `lghm setup` cannot succeed here: do not send the user to it
     if out["pgvector_version"] is None and cli.model() is not None:
-        problems.append("pgvector is not installed in this database: run `lghm setup`")
+        if row is not None and row["creatable"]:
+            problems.append("pgvector is not created in this database yet: run `lghm setup`")
+        else:
+            # `lghm setup` would fail: say why and that MEMORY_EMBEDDINGS=none works here.
+            blocked = True
+            problems.append(pgvector_missing_message(bool(row and row["available"])))
     migrations = pg_status(conn, cli)
     out["migrations"] = migrations
     for st in migrations:
-        if st["pending"]:
+        if st["pending"] and not blocked:
             problems.append(f"{st['part']}: migrations {st['pending']} pending: run `lghm setup`")
     schemas = sorted({p.schema for p in pg_parts(cli)})
     found = {(r["schema"], r["name"]): bool(r["valid"]) for r in conn.execute(INDEXES, (schemas,))}
@@ -213,7 +228,7 @@ def _pg_health(conn: Connection[DictRow], cli: CliContext, problems: list[str]) 
             valid = found.get((part.schema, m.index))
             state = "missing" if valid is None else ("valid" if valid else "INVALID")
             indexes.append({"schema": part.schema, "index": m.index, "state": state})
-            if not valid:
+            if not valid and not blocked:
                 problems.append(f"index {part.schema}.{m.index} is {state}: run `lghm setup`")
     out["indexes"] = indexes
     return out
@@ -269,11 +284,13 @@ def _status(ctx: typer.Context, as_json: bool, *, verbose: bool) -> None:
     else:
         rows: list[list[Any]] = [
             ["memory type", report["memory_type"]],
+            ["data directory", report["data_dir"]],
             ["embeddings", report["embeddings"]],
         ]
         pg = report.get("postgres")
         if pg is not None:
-            rows += [["postgres", pg["url"]], ["reachable", pg["reachable"]]]
+            rows += [["postgres", pg["url"]]]
+            rows += [["reachable", pg["reachable"]] if pg.get("exists", True) else ["exists", "no"]]
             if pg["reachable"]:
                 rows += [
                     ["server version", pg["server_version"]],
@@ -332,10 +349,14 @@ def stats(
     out: dict[str, Any] = {}
     try:
         if cli.uses_postgres:
-            with cli.pg() as conn:
+            with cli.pg(create=False) as conn:
                 out["postgres"] = _pg_stats(conn, cli.schema)
         if cli.uses_local_file:
+            if not cli.uses_postgres:
+                cli.require_local_file()
             out["local"] = _local_stats(cli)
+    except MemoryNotFoundError as exc:
+        raise nothing_yet(exc, {}, as_json) from None
     except (psycopg.OperationalError, ConfigError) as exc:
         raise fail(_safe(exc, cli)) from None
     if as_json:
@@ -451,10 +472,12 @@ def open_store(cli: CliContext) -> Iterator[BaseStore]:
     if cli.uses_postgres:
         from langgraph_hybrid_memory.store import PgVectorStore
 
-        with cli.pg() as conn:
+        with cli.pg(create=False) as conn:
             yield PgVectorStore(conn, index=cli.store_index(), schema=cli.schema)  # type: ignore[arg-type]
     elif cli.uses_local_file:
         from langgraph_hybrid_memory.localstore import LocalStore
+
+        cli.require_local_file()  # opening a LocalStore would create it
 
         model = cli.model()
         index: Any = (
@@ -482,6 +505,8 @@ def search(
     try:
         with open_store(cli) as store:
             hits = store.search(("users", user), query=query, limit=limit)
+    except MemoryNotFoundError as exc:
+        raise nothing_yet(exc, [], as_json) from None
     except (psycopg.Error, ConfigError) as exc:
         raise fail(_safe(exc, cli)) from None
     rows: list[dict[str, Any]] = [
@@ -535,6 +560,8 @@ def recent(
     config_or_fail(cli)
     try:
         rows = _recent_rows(cli, user, limit)
+    except MemoryNotFoundError as exc:
+        raise nothing_yet(exc, [], as_json) from None
     except (psycopg.Error, ConfigError, sqlite3.Error) as exc:
         raise fail(_safe(exc, cli)) from None
     if as_json:
@@ -555,7 +582,7 @@ def _recent_rows(cli: CliContext, user: str | None, limit: int) -> list[dict[str
     import json
 
     if cli.uses_postgres:
-        with cli.pg() as conn:
+        with cli.pg(create=False) as conn:
             params: list[Any] = ([user] if user is not None else []) + [limit]
             return [
                 {
@@ -566,6 +593,7 @@ def _recent_rows(cli: CliContext, user: str | None, limit: int) -> list[dict[str
                 }
                 for r in conn.execute(_pg_recent(cli.schema, user is not None), params)
             ]
+    cli.require_local_file()
     with cli.local_read() as lconn:
         if lconn is None or not table_exists(lconn, "lghm_store"):
             return []

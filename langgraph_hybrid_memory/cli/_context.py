@@ -25,7 +25,7 @@ from rich.table import Table
 from langgraph_hybrid_memory._config import MemoryConfig, redact_conninfo
 from langgraph_hybrid_memory._embeddings import embedding_dims, model_name_of, resolve_embeddings
 from langgraph_hybrid_memory._pg import get_connection
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, MemoryNotFoundError
 from langgraph_hybrid_memory.store._schema import DEFAULT_SCHEMA
 
 __all__ = ["CliContext", "get_context"]
@@ -88,15 +88,20 @@ class CliContext:
     def uses_local_file(self) -> bool:
         return self.cfg.memory_type in ("sqlite", "hybrid")
 
-    def pg_url(self) -> str:
-        """The configured PostgreSQL URL; the embedded server is started when none is set."""
+    def pg_url(self, *, create: bool = True) -> str:
+        """The configured PostgreSQL URL; the embedded server is started when none is set.
+
+        With ``create=False`` (read-only commands) a missing embedded cluster is not created:
+        `MemoryNotFoundError` says where it looked.
+        """
         if self.cfg.database_url is not None:
             return self.cfg.database_url
         if self._embedded is None:
             from langgraph_hybrid_memory._embedded import EmbeddedPostgres
 
-            self._embedded = EmbeddedPostgres(self.cfg.embedded_pgdata)
-            self._embedded.start()
+            embedded = EmbeddedPostgres(self.cfg.embedded_pgdata)
+            embedded.start(create=create)
+            self._embedded = embedded
         return str(self._embedded.url)
 
     def pg_label(self) -> str:
@@ -106,9 +111,12 @@ class CliContext:
         return redact_conninfo(self.cfg.database_url)
 
     @contextmanager
-    def pg(self, *, connect_timeout: float = 10.0) -> Iterator[Connection[DictRow]]:
-        """An autocommit dict-row connection to the configured PostgreSQL."""
-        conn = get_connection(self.pg_url(), connect_timeout=int(connect_timeout))
+    def pg(
+        self, *, connect_timeout: float = 10.0, create: bool = True
+    ) -> Iterator[Connection[DictRow]]:
+        """An autocommit dict-row connection to the configured PostgreSQL (`create`: see
+        `pg_url`)."""
+        conn = get_connection(self.pg_url(create=create), connect_timeout=int(connect_timeout))
         try:
             yield conn
         finally:
@@ -117,6 +125,14 @@ class CliContext:
     @property
     def sqlite_path(self) -> Path:
         return self.cfg.sqlite_path
+
+    def require_local_file(self) -> None:
+        """Raise `MemoryNotFoundError` (saying where it looked) when the local file is missing."""
+        if not self.sqlite_path.exists():
+            raise MemoryNotFoundError(
+                f"no local memory file yet at {self.sqlite_path}: nothing has been stored there "
+                "(set MEMORY_DATA_DIR if your memory lives elsewhere)"
+            )
 
     @contextmanager
     def local_read(self) -> Iterator[sqlite3.Connection | None]:
@@ -148,6 +164,14 @@ def get_context(ctx: typer.Context) -> CliContext:
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error (never a secret: callers pass redacted text) and return the exit."""
     err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=code)
+
+
+def nothing_yet(exc: MemoryNotFoundError, empty: Any, as_json: bool, code: int = 0) -> typer.Exit:
+    """A read-only command found no memory: say so and where it looked; nothing was created."""
+    err_console.print(f"no memory yet: {exc}", markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(empty)
     return typer.Exit(code=code)
 
 

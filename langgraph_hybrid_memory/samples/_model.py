@@ -309,6 +309,12 @@ def make_chat_model(
     config = MemoryConfig.from_env() if config is None else config
     if not config.openai_api_key_set:
         return ScriptedChatModel()
-    from langchain_openai import ChatOpenAI
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError:
+        from langgraph_hybrid_memory.errors import MissingExtraError
 
+        raise MissingExtraError.for_extra(
+            "openai", "the samples' ChatOpenAI (OPENAI_API_KEY is set)"
+        ) from None
     return ChatOpenAI(model=model, temperature=0)

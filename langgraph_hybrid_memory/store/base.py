@@ -290,10 +290,11 @@ class BasePgVectorStore:
         """Checks before the migrations: pgvector present, existing vectors table compatible."""
         if self.index is not None and self.index.has_vectors:
             rows = yield Sql(PGVECTOR_AVAILABLE)
-            if not rows or (rows[0]["installed"] is None and not rows[0]["available"]):
+            if not rows or (rows[0]["installed"] is None and not rows[0].get("creatable")):
                 from langgraph_hybrid_memory.errors import PgVectorMissingError
 
-                raise PgVectorMissingError(pgvector_missing_message())
+                available = bool(rows and rows[0]["available"])
+                raise PgVectorMissingError(pgvector_missing_message(available))
             rows = yield Sql(EMBEDDING_COLUMN_TYPE, (self.schema,))
             check_embedding_column(self.index, rows, self.schema)
 
