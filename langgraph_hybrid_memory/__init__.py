@@ -20,6 +20,8 @@ from langgraph_hybrid_memory.errors import (
     OutboxFullError,
     PgVectorMissingError,
     PostgresUnavailableError,
+    ThreadBusyError,
+    WriteConflictError,
 )
 from langgraph_hybrid_memory.hybridstore import HybridStore
 from langgraph_hybrid_memory.hybridstore.aio import AsyncHybridStore
@@ -62,6 +64,8 @@ __all__ = [
     "PgVectorStore",
     "PgVectorTTLConfig",
     "PostgresUnavailableError",
+    "ThreadBusyError",
+    "WriteConflictError",
     "__version__",
     "aopen_memory",
     "open_memory",

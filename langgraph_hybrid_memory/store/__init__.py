@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._pg import make_pool
+from langgraph_hybrid_memory._retry import retry_conflicts
 from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
@@ -257,9 +258,14 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
             return self.index.embeddings.embed_documents(step.texts)
         conn = conn_for(step.replica)
         if isinstance(step, Sql):
-            return _execute(conn, step)
-        with conn.transaction():
-            return [_execute(conn, s) for s in step.statements]
+            # One statement under autocommit: a conflict rolled it back whole, rerun it.
+            return retry_conflicts(lambda: _execute(conn, step))
+
+        def tx() -> list[list[dict[str, Any]]]:
+            with conn.transaction():
+                return [_execute(conn, s) for s in step.statements]
+
+        return retry_conflicts(tx, "the transaction")
 
     # -- BaseStore ---------------------------------------------------------------------------
 

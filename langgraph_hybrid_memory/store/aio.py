@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from langgraph_hybrid_memory._migrations import arun_migrations
 from langgraph_hybrid_memory._pg import make_async_pool
+from langgraph_hybrid_memory._retry import aretry_conflicts
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
     is_dead_connection,
@@ -210,9 +211,14 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
             return await self.index.embeddings.aembed_documents(step.texts)
         conn: AsyncConnection[DictRow] = await conn_for(step.replica)
         if isinstance(step, Sql):
-            return await _execute(conn, step)
-        async with conn.transaction():
-            return [await _execute(conn, s) for s in step.statements]
+            # One statement under autocommit: a conflict rolled it back whole, rerun it.
+            return await aretry_conflicts(lambda: _execute(conn, step))
+
+        async def tx() -> list[list[dict[str, Any]]]:
+            async with conn.transaction():
+                return [await _execute(conn, s) for s in step.statements]
+
+        return await aretry_conflicts(tx, "the transaction")
 
     # -- BaseStore ---------------------------------------------------------------------------
 
