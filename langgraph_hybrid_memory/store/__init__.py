@@ -229,6 +229,9 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
                 if attempt == 2 or not is_dead_connection(exc, used, self._conn):
                     raise
                 logger.warning("PostgreSQL connection lost (%s); retrying once", type(exc).__name__)
+                # One dead connection usually means all idle ones died with it (a server
+                # restart, an idle timeout): drop them, so the retry gets a live one.
+                self._conn.check()  # type: ignore[union-attr]
         raise AssertionError("unreachable")
 
     def _run_once(self, plan: Plan[T], used: list[Connection[DictRow]]) -> T:
