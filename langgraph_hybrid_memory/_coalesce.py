@@ -20,11 +20,12 @@ call before its next (ops it issues concurrently are concurrent, as in any store
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import psycopg
-from langgraph.store.base import Op, Result, SearchOp
+from langgraph.store.base import GetOp, ListNamespacesOp, Op, Result, SearchOp
 
 __all__ = ["Coalescer", "batch_slots"]
 
@@ -49,7 +50,7 @@ class Coalescer:
     """
 
     def __init__(
-        self, run_batch: RunBatch, *, slots: int, max_ops: int = 1000, max_searches: int = 32
+        self, run_batch: RunBatch, *, slots: int, max_ops: int = 1000, max_searches: int = 128
     ) -> None:
         if slots < 1:
             raise ValueError(f"slots must be at least 1, got {slots}")
@@ -100,13 +101,14 @@ class Coalescer:
             # Waiting for a slot lets the queue fill: the busier the pool, the bigger the batch.
             await slots.acquire()
             items = [first]
-            searches = int(isinstance(first[1], SearchOp))
+            # Distinct searches count (each is a statement); repeats of one ride along free.
+            searches = {_read_key(first[1])} if isinstance(first[1], SearchOp) else set()
             while len(items) < self.max_ops and not queue.empty():
                 fut, op = queue.get_nowait()
                 items.append((fut, op))
                 if isinstance(op, SearchOp):
-                    searches += 1
-                    if searches >= self.max_searches:
+                    searches.add(_read_key(op) or id(op))
+                    if len(searches) >= self.max_searches:
                         break
             live = [(f, o) for f, o in items if not f.done()]  # cancelled callers drop out
             if not live:
@@ -122,8 +124,10 @@ class Coalescer:
         try:
             self.batches += 1
             self.ops += len(items)
+            unique, where = _dedupe([op for _, op in items])
             try:
-                results = await self._run_batch([op for _, op in items])
+                ran = await self._run_batch(unique)
+                results = [ran[i] for i in where]
             except asyncio.CancelledError as exc:
                 for fut, _ in items:  # the store is closing: no caller waits forever
                     _settle(fut, exc=exc)
@@ -162,3 +166,45 @@ def batch_slots(*targets: Any) -> int:
     ``max_size`` (a single connection runs one statement at a time: 1)."""
     sizes = [int(getattr(t, "max_size", 1)) for t in targets if t is not None]
     return max(1, min(sizes)) if sizes else 1
+
+
+def _read_key(op: Op) -> Any:
+    """A hashable identity of a read op (``None`` for writes and unkeyable reads)."""
+    try:
+        if isinstance(op, GetOp):
+            return ("g", tuple(op.namespace), op.key, op.refresh_ttl)
+        if isinstance(op, SearchOp):
+            flt = json.dumps(op.filter, sort_keys=True, default=repr)
+            return (
+                "s",
+                tuple(op.namespace_prefix),
+                flt,
+                op.limit,
+                op.offset,
+                op.query,
+                op.refresh_ttl,
+            )
+        if isinstance(op, ListNamespacesOp):
+            return ("l", repr(op))
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def _dedupe(ops: Sequence[Op]) -> tuple[list[Op], list[int]]:
+    """Identical reads of one batch run once (they see the same state); every write stays
+    (the batch keeps the last put per key). Returns the ops to run and, per input op, the
+    index of its result."""
+    unique: list[Op] = []
+    where: list[int] = []
+    seen: dict[Any, int] = {}
+    for op in ops:
+        key = _read_key(op)
+        if key is not None and key in seen:
+            where.append(seen[key])
+            continue
+        if key is not None:
+            seen[key] = len(unique)
+        where.append(len(unique))
+        unique.append(op)
+    return unique, where

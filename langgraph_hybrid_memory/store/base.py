@@ -185,6 +185,9 @@ class WriteGuard:
 
     table: sql.Composable
     times: Sequence[float]
+    notify: tuple[str, str] | None = None
+    """``(channel, payload)``: a ``pg_notify`` in the same statement, delivered at its commit
+    (other `HybridStore` instances refresh their caches, `hybridstore._invalidation`)."""
 
 
 def _need_oids(oids: tuple[int, int] | None) -> tuple[int, int]:
@@ -257,7 +260,7 @@ class BasePgVectorStore:
         self._rows_estimate: tuple[tuple[float, int, int], float] | None = None
         self._index_name = sql.Identifier(schema, VECTOR_INDEX_NAME).as_string(None)
         # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
-        self._write_queries: dict[tuple[bool, bool, str | None], str] = {}
+        self._write_queries: dict[tuple[bool, bool, str | None, bool], str] = {}
         self._vector_oids: tuple[int, int] | None = None
 
     # -- settings ----------------------------------------------------------------------------
@@ -791,14 +794,31 @@ class BasePgVectorStore:
             params += keys(deletes)
             if guard is not None:
                 params.append([times[n] for n, _ in deletes])
+        notify = guard.notify if guard is not None else None
+        if notify is not None:
+            params += list(notify)
         table = guard.table if guard is not None else None
-        shape = (bool(upserts), bool(deletes), table.as_string(None) if table else None)
+        shape = (
+            bool(upserts),
+            bool(deletes),
+            table.as_string(None) if table else None,
+            notify is not None,
+        )
         query = self._write_queries.get(shape)
         if query is None:
-            query = self._write_queries[shape] = self._write_query(shape[0], shape[1], table)
+            query = self._write_queries[shape] = self._write_query(
+                shape[0], shape[1], table, notify=shape[3]
+            )
         return Sql(query, params)
 
-    def _write_query(self, upserts: bool, deletes: bool, tombstones: sql.Composable | None) -> str:
+    def _write_query(
+        self,
+        upserts: bool,
+        deletes: bool,
+        tombstones: sql.Composable | None,
+        *,
+        notify: bool = False,
+    ) -> str:
         """The text of `_write_sql`'s statement for one shape (cached: it is built once)."""
         idx = self.index
         vec = idx is not None and idx.has_vectors
@@ -925,12 +945,17 @@ class BasePgVectorStore:
                         "SET deleted_at = greatest(t.deleted_at, excluded.deleted_at))"
                     ).format(t=tombstones)
                 )
+        notified = sql.SQL("")
+        if notify:
+            ctes.append(sql.SQL("notice AS MATERIALIZED (SELECT pg_notify(%s, %s))"))
+            notified = sql.SQL(", (SELECT count(*) FROM notice) AS notified")
         written = sql.SQL("(SELECT count(*) FROM puts)" if upserts else "0")
         return (
             sql.SQL(
-                "WITH {ctes} SELECT (SELECT count(*) FROM locks) AS locked, {written} AS written"
+                "WITH {ctes} SELECT (SELECT count(*) FROM locks) AS locked{notified}, "
+                "{written} AS written"
             )
-            .format(ctes=sql.SQL(", ").join(ctes), written=written)
+            .format(ctes=sql.SQL(", ").join(ctes), written=written, notified=notified)
             .as_string(None)
         )
 
