@@ -23,6 +23,8 @@ from langgraph_hybrid_memory.errors import (
     OutboxFullError,
     PgVectorMissingError,
     PostgresUnavailableError,
+    ThreadBusyError,
+    WriteConflictError,
 )
 from langgraph_hybrid_memory.hybridstore import HybridStore
 from langgraph_hybrid_memory.hybridstore.aio import AsyncHybridStore
@@ -70,6 +72,8 @@ __all__ = [
     "PostgresUnavailableError",
     "RankingConfig",
     "SessionLog",
+    "ThreadBusyError",
+    "WriteConflictError",
     "__version__",
     "aopen_memory",
     "open_memory",

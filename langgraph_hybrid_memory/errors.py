@@ -20,6 +20,8 @@ __all__ = [
     "OutboxFullError",
     "PgVectorMissingError",
     "PostgresUnavailableError",
+    "ThreadBusyError",
+    "WriteConflictError",
 ]
 
 
@@ -106,3 +108,26 @@ class DimensionMismatchError(ValueError):
 
 class PgVectorMissingError(ConfigError):
     """The PostgreSQL server has no pgvector extension, which vector search needs."""
+
+
+class WriteConflictError(psycopg.OperationalError):
+    """A statement kept losing to concurrent transactions (deadlock or serialization failure).
+
+    Our own statements lock rows in one global order and cannot deadlock each other; a conflict
+    with someone else's transaction is retried a bounded number of times (the statements are
+    idempotent) before this is raised. Nothing of the failed statement was written; the
+    PostgreSQL error is the ``__cause__``.
+    """
+
+
+class ThreadBusyError(TimeoutError):
+    """Another instance holds the lease on a thread and did not release it in time.
+
+    The message names the thread and the holder; nothing was written. Raise ``lease_wait`` to
+    wait longer, or run the thread where its lease is held.
+    """
+
+    def __init__(self, message: str, *, thread_id: str = "", holder: str = "") -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.holder = holder

@@ -33,6 +33,8 @@ EXPECTED_PUBLIC_API = [
     "PgVectorStore",
     "PgVectorTTLConfig",
     "PostgresUnavailableError",
+    "ThreadBusyError",
+    "WriteConflictError",
     "__version__",
     "aopen_memory",
     "open_memory",

@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
+from langgraph_hybrid_memory._retry import retry_conflicts
 from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
@@ -229,6 +230,9 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
                 if attempt == 2 or not is_dead_connection(exc, used, self._conn):
                     raise
                 logger.warning("PostgreSQL connection lost (%s); retrying once", type(exc).__name__)
+                # One dead connection usually means all idle ones died with it (a server
+                # restart, an idle timeout): drop them, so the retry gets a live one.
+                self._conn.check()  # type: ignore[union-attr]
         raise AssertionError("unreachable")
 
     def _run_once(self, plan: Plan[T], used: list[Connection[DictRow]]) -> T:
@@ -258,9 +262,14 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
             return self.index.embeddings.embed_documents(step.texts)
         conn = conn_for(step.replica)
         if isinstance(step, Sql):
-            return _execute(conn, step)
-        with conn.transaction():
-            return [_execute(conn, s) for s in step.statements]
+            # One statement under autocommit: a conflict rolled it back whole, rerun it.
+            return retry_conflicts(lambda: _execute(conn, step))
+
+        def tx() -> list[list[dict[str, Any]]]:
+            with conn.transaction():
+                return [_execute(conn, s) for s in step.statements]
+
+        return retry_conflicts(tx, "the transaction")
 
     # -- BaseStore ---------------------------------------------------------------------------
 

@@ -193,6 +193,9 @@ class WriteGuard:
 
     table: sql.Composable
     times: Sequence[float]
+    notify: tuple[str, str] | None = None
+    """``(channel, payload)``: a ``pg_notify`` in the same statement, delivered at its commit
+    (other `HybridStore` instances refresh their caches, `hybridstore._invalidation`)."""
 
 
 def _need_oids(oids: tuple[int, int] | None) -> tuple[int, int]:
@@ -265,7 +268,7 @@ class BasePgVectorStore:
         self._rows_estimate: tuple[tuple[float, int, int], float] | None = None
         self._index_name = sql.Identifier(schema, VECTOR_INDEX_NAME).as_string(None)
         # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
-        self._write_queries: dict[tuple[bool, bool, str | None], str] = {}
+        self._write_queries: dict[tuple[bool, bool, str | None, bool], str] = {}
         self._vector_oids: tuple[int, int] | None = None
         self._usage: UsageRecorder | None = (
             UsageRecorder(index.usage) if index is not None and index.usage.active else None
@@ -483,14 +486,21 @@ class BasePgVectorStore:
         return out
 
     def _refresh_plan(self, rows: Sequence[Mapping[str, Any]]) -> Plan[None]:
+        # TTL refresh on read never waits for a row lock (invariant 9): rows a writer holds
+        # are skipped (`SKIP LOCKED`), the writer is never blocked behind a read, and the read
+        # cannot join a lock cycle (it waits for nothing). A skipped row was just written, so
+        # its expiry moved anyway, or the next read refreshes it. Without this, 4 threads x 20
+        # refreshing searches of 50 items deadlocked 3 times (UPDATE locks rows in scan order).
         yield Sql(
             sql.SQL(
                 "UPDATE {items} i "
                 "SET expires_at = now() + make_interval(secs => i.ttl_minutes * 60) "
-                "FROM unnest(%s::text[], %s::text[], %s::text[]) AS q(scope, ns, key) "
-                "WHERE i.scope = q.scope AND i.key = q.key "
-                "AND i.namespace = string_to_array(q.ns, '.')::text[] "
-                "AND i.ttl_minutes IS NOT NULL"
+                "FROM (SELECT j.scope, j.namespace, j.key FROM {items} j "
+                "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS q(scope, ns, key) "
+                "ON j.scope = q.scope AND j.key = q.key "
+                "AND j.namespace = string_to_array(q.ns, '.')::text[] "
+                "WHERE j.ttl_minutes IS NOT NULL FOR UPDATE OF j SKIP LOCKED) s "
+                "WHERE i.scope = s.scope AND i.namespace = s.namespace AND i.key = s.key"
             ).format(items=self._t_items),
             (
                 [r["scope"] for r in rows],
@@ -900,8 +910,13 @@ class BasePgVectorStore:
                 [p.key for _, p in rows],
             ]
 
-        # Parameters in the order of the placeholders of `_write_query`.
-        params: list[Any] = []
+        # Parameters in the order of the placeholders of `_write_query`; first the keys whose
+        # advisory locks the statement takes (every key it writes, puts and deletes alike).
+        params: list[Any] = [
+            KEY_LOCK_CLASS,
+            [".".join(p.namespace) for p in prepared],
+            [p.key for p in prepared],
+        ]
         if upserts:
             params += [
                 *keys(upserts),
@@ -933,19 +948,50 @@ class BasePgVectorStore:
             params += keys(deletes)
             if guard is not None:
                 params.append([times[n] for n, _ in deletes])
+        notify = guard.notify if guard is not None else None
+        if notify is not None:
+            params += list(notify)
         table = guard.table if guard is not None else None
-        shape = (bool(upserts), bool(deletes), table.as_string(None) if table else None)
+        shape = (
+            bool(upserts),
+            bool(deletes),
+            table.as_string(None) if table else None,
+            notify is not None,
+        )
         query = self._write_queries.get(shape)
         if query is None:
-            query = self._write_queries[shape] = self._write_query(shape[0], shape[1], table)
+            query = self._write_queries[shape] = self._write_query(
+                shape[0], shape[1], table, notify=shape[3]
+            )
         return Sql(query, params)
 
-    def _write_query(self, upserts: bool, deletes: bool, tombstones: sql.Composable | None) -> str:
+    def _write_query(
+        self,
+        upserts: bool,
+        deletes: bool,
+        tombstones: sql.Composable | None,
+        *,
+        notify: bool = False,
+    ) -> str:
         """The text of `_write_sql`'s statement for one shape (cached: it is built once)."""
         idx = self.index
         vec = idx is not None and idx.has_vectors
         guard = tombstones is not None
-        ctes: list[sql.Composable] = []
+        # The global lock order (invariant 9): before touching any row, the statement takes a
+        # transaction-scoped advisory lock per written key, in ascending order of the key's
+        # hash. Two of our writes that share a key queue on the lowest shared lock instead of
+        # each holding one row the other wants (2 of 40 opposite-order batches deadlocked
+        # without it); rows are only touched under their key's lock, so row-lock waits between
+        # our statements cannot form a cycle. A hash collision only serializes two writers.
+        # The main query reads `locks` (an InitPlan), so it runs before the data-modifying CTEs,
+        # which PostgreSQL runs after the main query, in the order they are listed.
+        ctes: list[sql.Composable] = [
+            sql.SQL(
+                "locks AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s::int4, l.h) "
+                "FROM (SELECT DISTINCT hashtext(k.ns || chr(1) || k.key) AS h "
+                "FROM unnest(%s::text[], %s::text[]) AS k(ns, key) ORDER BY 1) l)"
+            )
+        ]
         if upserts:
             refused = (
                 sql.SQL(
@@ -1053,10 +1099,17 @@ class BasePgVectorStore:
                         "SET deleted_at = greatest(t.deleted_at, excluded.deleted_at))"
                     ).format(t=tombstones)
                 )
+        notified = sql.SQL("")
+        if notify:
+            ctes.append(sql.SQL("notice AS MATERIALIZED (SELECT pg_notify(%s, %s))"))
+            notified = sql.SQL(", (SELECT count(*) FROM notice) AS notified")
         written = sql.SQL("(SELECT count(*) FROM puts)" if upserts else "0")
         return (
-            sql.SQL("WITH {ctes} SELECT {written} AS written")
-            .format(ctes=sql.SQL(", ").join(ctes), written=written)
+            sql.SQL(
+                "WITH {ctes} SELECT (SELECT count(*) FROM locks) AS locked{notified}, "
+                "{written} AS written"
+            )
+            .format(ctes=sql.SQL(", ").join(ctes), written=written, notified=notified)
             .as_string(None)
         )
 
@@ -1231,6 +1284,10 @@ class BasePgVectorStore:
             if len(rows) < batch_size:
                 return total
 
+
+# Class id of the per-key advisory locks of the write statement (`_write_query`): the two-int
+# lock space, apart from the migrations' bigint locks. "lghm" in ASCII.
+KEY_LOCK_CLASS = 0x6C67686D
 
 # Table size from the planner's statistics, and the HNSW index's build settings (one pass over
 # its reloptions; NULL when the index does not say).
