@@ -10,10 +10,12 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch is pinned in the `local` extra to the CPU build; installing it first keeps pip from
-	# resolving a CUDA build on machines that have the CPU wheel at hand.
-	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[embedded,local,dev]"
+	# The exact torch (the CPU build) is this repository's choice, not the package's: the `local`
+	# extra has a lower bound only. Installing it first keeps pip from resolving a multi-GB CUDA
+	# build. No --quiet: the first install takes minutes, and pip's progress shows it is alive.
+	@echo "installing torch (CPU build) and the package with its extras into $(VENV): a few minutes the first time"
+	$(BIN)/python -m pip install --progress-bar on "torch==2.13.0"
+	$(BIN)/python -m pip install --progress-bar on -e ".[embedded,local,openai,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -4,7 +4,8 @@ Session 1 (one process, a new thread) teaches the agent facts about a user; sess
 process, another new thread) plans with those facts, recalled from the store in PostgreSQL; then
 it prints where each piece of state lives and the memory status. It uses the configured backends
 (by default the embedded PostgreSQL + pgvector under ``MEMORY_DATA_DIR``, default ``.memory``) and
-a scripted offline model: no set-up, no network, a few seconds.
+a scripted offline model: no set-up, no network; 30 to 60 s, most of it each session's process
+loading the local embedding model.
 
     python examples/demo.py
 """

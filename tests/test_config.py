@@ -17,8 +17,8 @@ def test_defaults_from_empty_environment() -> None:
     assert cfg.database_url is None
     assert cfg.uses_embedded_postgres
     assert cfg.pool_size == 20
-    assert cfg.data_dir == Path(".memory")
-    assert cfg.sqlite_path == Path(".memory") / "memory.sqlite"
+    assert cfg.data_dir == Path(".memory").absolute()
+    assert cfg.sqlite_path == Path(".memory").absolute() / "memory.sqlite"
     assert cfg.embeddings is None
 
 

@@ -22,6 +22,7 @@ EXPECTED_PUBLIC_API = [
     "LocalStore",
     "Memory",
     "MemoryConfig",
+    "MemoryNotFoundError",
     "MemoryType",
     "MissingExtraError",
     "OutboxFullError",
@@ -32,10 +33,17 @@ EXPECTED_PUBLIC_API = [
     "PgVectorStore",
     "PgVectorTTLConfig",
     "PostgresUnavailableError",
+    "ThreadBusyError",
+    "WriteConflictError",
     "__version__",
     "aopen_memory",
     "open_memory",
     "resolve_embeddings",
+    # issue 14: memory quality and the session log
+    "AsyncSessionLog",
+    "CollapseConfig",
+    "RankingConfig",
+    "SessionLog",
 ]
 
 
@@ -69,12 +77,14 @@ def test_admin_and_api_modules_are_pinned() -> None:
 EXPECTED_ADMIN_API = [
     "MAX_LIMIT",
     "AdminContext",
+    "DedupReport",
     "Endpoint",
     "ForgetReport",
     "MemoryHit",
     "MigrationRow",
     "OutboxHealth",
     "PruneReport",
+    "QueryStats",
     "SearchMode",
     "StatsReport",
     "StatusReport",
@@ -84,10 +94,12 @@ EXPECTED_ADMIN_API = [
     "ThreadInfo",
     "TierStats",
     "What",
+    "adedup",
     "aforget_user",
     "amigrate",
     "aoutbox_health",
     "aprune",
+    "aquery_stats",
     "arecent",
     "asearch",
     "asetup",
@@ -97,6 +109,7 @@ EXPECTED_ADMIN_API = [
     "auser_threads",
     "check_limit",
     "check_user_id",
+    "dedup",
     "delete_memory",
     "export_to",
     "field_memories",
@@ -109,6 +122,7 @@ EXPECTED_ADMIN_API = [
     "parse_duration",
     "parse_endpoint",
     "prune",
+    "query_stats",
     "recent",
     "search",
     "setup",
@@ -129,3 +143,10 @@ EXPECTED_HTTP_API = [
     "require_server_extra",
     "serve",
 ]
+
+
+def test_server_module_api_is_pinned() -> None:
+    # `langgraph.json` names these by path: renaming one breaks users' deployments.
+    from langgraph_hybrid_memory import server
+
+    assert sorted(server.__all__) == ["checkpointer", "memory", "store"]

@@ -19,6 +19,8 @@ operation           what it does
 `forget_user`       erase one user everywhere, with the report
 `prune`             delete old checkpoints on both tiers
 `sweep`             delete expired memories (TTL)
+`dedup`             merge one user's duplicate memories (dry run unless ``apply=True``)
+`query_stats`       query analytics and access counts per user
 `setup`             run every part's migrations; `migrations` lists them
 `migrate`           move threads and memories between backends (`export_to`, `import_from`)
 `store_memory`      put, list and delete one user's memories through a running store
@@ -55,6 +57,7 @@ from langgraph_hybrid_memory.admin._memories import (
 from langgraph_hybrid_memory.admin._migrate import What, export_to, import_from, migrate
 from langgraph_hybrid_memory.admin._outbox import outbox_health
 from langgraph_hybrid_memory.admin._prune import parse_duration, prune
+from langgraph_hybrid_memory.admin._quality import DedupReport, QueryStats, dedup, query_stats
 from langgraph_hybrid_memory.admin._recall import SearchMode, recent, search
 from langgraph_hybrid_memory.admin._results import (
     ForgetReport,
@@ -78,12 +81,14 @@ from langgraph_hybrid_memory.admin._validate import MAX_LIMIT, check_limit, chec
 __all__ = [
     "MAX_LIMIT",
     "AdminContext",
+    "DedupReport",
     "Endpoint",
     "ForgetReport",
     "MemoryHit",
     "MigrationRow",
     "OutboxHealth",
     "PruneReport",
+    "QueryStats",
     "SearchMode",
     "StatsReport",
     "StatusReport",
@@ -93,10 +98,12 @@ __all__ = [
     "ThreadInfo",
     "TierStats",
     "What",
+    "adedup",
     "aforget_user",
     "amigrate",
     "aoutbox_health",
     "aprune",
+    "aquery_stats",
     "arecent",
     "asearch",
     "asetup",
@@ -106,6 +113,7 @@ __all__ = [
     "auser_threads",
     "check_limit",
     "check_user_id",
+    "dedup",
     "delete_memory",
     "export_to",
     "field_memories",
@@ -118,6 +126,7 @@ __all__ = [
     "parse_duration",
     "parse_endpoint",
     "prune",
+    "query_stats",
     "recent",
     "search",
     "setup",
@@ -183,3 +192,13 @@ async def asetup(ctx: AdminContext) -> list[MigrationRow]:
 async def amigrate(ctx: AdminContext, source: str, target: str, **kwargs: Any) -> dict[str, Any]:
     """`migrate` in a worker thread."""
     return await asyncio.to_thread(lambda: migrate(ctx, source, target, **kwargs))
+
+
+async def adedup(ctx: AdminContext, user: str, **kwargs: Any) -> DedupReport:
+    """`dedup` in a worker thread."""
+    return await asyncio.to_thread(lambda: dedup(ctx, user, **kwargs))
+
+
+async def aquery_stats(ctx: AdminContext, **kwargs: Any) -> dict[str, QueryStats]:
+    """`query_stats` in a worker thread."""
+    return await asyncio.to_thread(lambda: query_stats(ctx, **kwargs))

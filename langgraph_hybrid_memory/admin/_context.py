@@ -22,6 +22,7 @@ from psycopg.rows import DictRow
 from langgraph_hybrid_memory._config import MemoryConfig, redact_conninfo
 from langgraph_hybrid_memory._embeddings import embedding_dims, model_name_of, resolve_embeddings
 from langgraph_hybrid_memory._pg import get_connection
+from langgraph_hybrid_memory.errors import MemoryNotFoundError
 from langgraph_hybrid_memory.store._schema import DEFAULT_SCHEMA
 
 __all__ = ["AdminContext", "safe_error", "table_exists"]
@@ -44,9 +45,10 @@ class AdminContext:
     Examples:
         >>> import tempfile
         >>> from langgraph_hybrid_memory import MemoryConfig
-        >>> from langgraph_hybrid_memory.admin import AdminContext, stats
+        >>> from langgraph_hybrid_memory.admin import AdminContext, setup, stats
         >>> cfg = MemoryConfig(memory_type="sqlite", data_dir=tempfile.mkdtemp(), embeddings="none")
         >>> with AdminContext(cfg) as ctx:
+        ...     _ = setup(ctx)
         ...     stats(ctx)["local"]["items"]
         0
     """
@@ -108,8 +110,12 @@ class AdminContext:
     def uses_local_file(self) -> bool:
         return self.cfg.memory_type in ("sqlite", "hybrid")
 
-    def pg_url(self) -> str:
-        """The PostgreSQL URL; the embedded server is started when none is set."""
+    def pg_url(self, *, create: bool = True) -> str:
+        """The PostgreSQL URL; the embedded server is started when none is set.
+
+        With ``create=False`` (read-only operations) a missing embedded cluster is not created:
+        `MemoryNotFoundError` says where it looked.
+        """
         if self.database_url is not None:
             return self.database_url
         if self.cfg.database_url is not None:
@@ -117,8 +123,9 @@ class AdminContext:
         if self._embedded is None:
             from langgraph_hybrid_memory._embedded import EmbeddedPostgres
 
-            self._embedded = EmbeddedPostgres(self.cfg.embedded_pgdata)
-            self._embedded.start()
+            embedded = EmbeddedPostgres(self.cfg.embedded_pgdata)
+            embedded.start(create=create)
+            self._embedded = embedded
         return str(self._embedded.url)
 
     def pg_label(self) -> str:
@@ -128,9 +135,12 @@ class AdminContext:
         return redact_conninfo(self.cfg.database_url)
 
     @contextmanager
-    def pg(self, *, connect_timeout: float = 10.0) -> Iterator[Connection[DictRow]]:
-        """An autocommit dict-row connection to the configured PostgreSQL."""
-        conn = get_connection(self.pg_url(), connect_timeout=int(connect_timeout))
+    def pg(
+        self, *, connect_timeout: float = 10.0, create: bool = True
+    ) -> Iterator[Connection[DictRow]]:
+        """An autocommit dict-row connection to the configured PostgreSQL (`create`: see
+        `pg_url`)."""
+        conn = get_connection(self.pg_url(create=create), connect_timeout=int(connect_timeout))
         try:
             yield conn
         finally:
@@ -139,6 +149,14 @@ class AdminContext:
     @property
     def sqlite_path(self) -> Path:
         return self.cfg.sqlite_path
+
+    def require_local_file(self) -> None:
+        """Raise `MemoryNotFoundError` (saying where it looked) when the local file is missing."""
+        if not self.sqlite_path.exists():
+            raise MemoryNotFoundError(
+                f"no local memory file yet at {self.sqlite_path}: nothing has been stored there "
+                "(set MEMORY_DATA_DIR if your memory lives elsewhere)"
+            )
 
     @contextmanager
     def local_read(self) -> Iterator[sqlite3.Connection | None]:

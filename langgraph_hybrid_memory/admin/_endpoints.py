@@ -253,9 +253,7 @@ def _open_chroma(location: str) -> BaseStore:
         import chromadb
         from chromadb.config import Settings
     except ImportError:
-        raise MissingExtraError(
-            "reading ChromaDB needs the chroma extra: pip install 'langgraph-hybrid-memory[chroma]'"
-        ) from None
+        raise MissingExtraError.for_extra("chroma", "reading ChromaDB (chroma:DIR)") from None
     from langgraph.store.memory import InMemoryStore
 
     path, _, only = location.partition("#")

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from typing import Any
 
+from langgraph_hybrid_memory._quality_schema import erase_user_local
 from langgraph_hybrid_memory.admin._context import table_exists
 from langgraph_hybrid_memory.admin._forget_plan import USERS, Plan
 from langgraph_hybrid_memory.checkpoint import base as cp
@@ -170,6 +171,8 @@ def local_apply(conn: sqlite3.Connection, plan: Plan, dry: bool) -> None:
     has_cache = table_exists(conn, "lghm_embedding_cache")
     if has_cache:
         rep["embedding_cache"] = int(conn.execute(LOCAL_COUNT_CACHE, (orphans,)).fetchone()[0])
+    # Duplicates merged by dedup, access counts, query log.
+    rep.update(erase_user_local(conn, rng, dry_run=dry))
     if dry:
         return
     for table, param in counts.values():

@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import Connection, sql
 from psycopg.rows import DictRow
 
+from langgraph_hybrid_memory._quality_schema import erase_user_pg
 from langgraph_hybrid_memory.admin._context import AdminContext
 from langgraph_hybrid_memory.admin._forget_plan import USERS, Plan, value_hashes
 from langgraph_hybrid_memory.checkpoint import base as cp
@@ -171,9 +172,12 @@ def pg_apply(
     if present["cache"]:
         rep["embedding_cache"] = _n(conn, _pg_sql(PG_COUNT_CACHE, s), (orphans,))
     if dry:
+        rep.update(erase_user_pg(conn, s, plan.user, dry_run=True))
         return
     now = time.time()
     with conn.transaction():
+        # Duplicates merged by dedup (they hold the user's memories), access counts, query log.
+        rep.update(erase_user_pg(conn, s, plan.user, dry_run=False))
         if present["checkpoints"]:
             for stmt in PG_DELETE_THREADS:
                 conn.execute(stmt, (threads,))

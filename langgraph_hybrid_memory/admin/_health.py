@@ -13,11 +13,12 @@ from psycopg.rows import DictRow
 from langgraph_hybrid_memory.admin._context import AdminContext, safe_error, table_exists
 from langgraph_hybrid_memory.admin._parts import local_status, pg_parts, pg_status
 from langgraph_hybrid_memory.admin._results import StatusReport
+from langgraph_hybrid_memory.errors import MemoryNotFoundError
+from langgraph_hybrid_memory.store._schema import PGVECTOR_AVAILABLE, pgvector_missing_message
 
 __all__ = ["status"]
 
 SERVER_VERSION = "SHOW server_version"
-PGVECTOR_VERSION = "SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'"
 INDEXES = """
 SELECT n.nspname AS schema, c.relname AS name, i.indisvalid AS valid
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -31,7 +32,8 @@ LOCAL_DEAD = "SELECT count(*) FROM lghm_outbox_dead"
 def status(ctx: AdminContext) -> StatusReport:
     """Health of the configured memory; ``healthy`` is False when ``problems`` is not empty.
 
-    Never contains a secret (the URL is redacted, errors have passwords removed).
+    Never contains a secret (the URL is redacted, errors have passwords removed). Read-only:
+    a missing embedded cluster is reported (``postgres.exists`` False), never created.
 
     Raises:
         ConfigError: a bad setting.
@@ -40,6 +42,7 @@ def status(ctx: AdminContext) -> StatusReport:
     problems: list[str] = []
     report: StatusReport = {
         "memory_type": cfg.memory_type,
+        "data_dir": str(cfg.data_dir),
         "embeddings": ctx.model_label(),
         "problems": problems,
     }
@@ -47,9 +50,12 @@ def status(ctx: AdminContext) -> StatusReport:
         pg: dict[str, Any] = {"url": ctx.pg_label(), "reachable": False}
         report["postgres"] = pg
         try:
-            with ctx.pg(connect_timeout=5) as conn:
+            with ctx.pg(connect_timeout=5, create=False) as conn:
                 pg["reachable"] = True
                 pg.update(_pg_health(conn, ctx, problems))
+        except MemoryNotFoundError as exc:  # looking never creates the embedded server
+            pg["exists"] = False
+            problems.append(f"no memory yet: {exc}")
         except psycopg.OperationalError as exc:
             pg["error"] = safe_error(exc, ctx)
             problems.append("PostgreSQL is unreachable: check DATABASE_URL and the server")
@@ -63,14 +69,20 @@ def _pg_health(conn: Connection[DictRow], ctx: AdminContext, problems: list[str]
     out: dict[str, Any] = {}
     row = conn.execute(SERVER_VERSION).fetchone()
     out["server_version"] = row["server_version"] if row else None
-    row = conn.execute(PGVECTOR_VERSION).fetchone()
-    out["pgvector_version"] = row["v"] if row else None
+    row = conn.execute(PGVECTOR_AVAILABLE).fetchone()
+    out["pgvector_version"] = row["installed"] if row else None
+    blocked = False  # `lghm setup` cannot succeed here: do not send the user to it
     if out["pgvector_version"] is None and ctx.model() is not None:
-        problems.append("pgvector is not installed in this database: run `lghm setup`")
+        if row is not None and row["creatable"]:
+            problems.append("pgvector is not created in this database yet: run `lghm setup`")
+        else:
+            # `lghm setup` would fail: say why and that MEMORY_EMBEDDINGS=none works here.
+            blocked = True
+            problems.append(pgvector_missing_message(bool(row and row["available"])))
     migrations = pg_status(conn, ctx)
     out["migrations"] = migrations
     for st in migrations:
-        if st["pending"]:
+        if st["pending"] and not blocked:
             problems.append(f"{st['part']}: migrations {st['pending']} pending: run `lghm setup`")
     schemas = sorted({p.schema for p in pg_parts(ctx)})
     found = {(r["schema"], r["name"]): bool(r["valid"]) for r in conn.execute(INDEXES, (schemas,))}
@@ -82,7 +94,7 @@ def _pg_health(conn: Connection[DictRow], ctx: AdminContext, problems: list[str]
             valid = found.get((part.schema, m.index))
             state = "missing" if valid is None else ("valid" if valid else "INVALID")
             indexes.append({"schema": part.schema, "index": m.index, "state": state})
-            if not valid:
+            if not valid and not blocked:
                 problems.append(f"index {part.schema}.{m.index} is {state}: run `lghm setup`")
     out["indexes"] = indexes
     return out

@@ -18,6 +18,9 @@ from langgraph_hybrid_memory._embedding_cache import PG_MIGRATIONS as CACHE_MIGR
 from langgraph_hybrid_memory._embedding_cache import SQLiteEmbeddingCache
 from langgraph_hybrid_memory._migrations import Migration, migration_status, run_migrations
 from langgraph_hybrid_memory._outbox import Outbox
+from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
+from langgraph_hybrid_memory._session import MIGRATIONS_TABLE as SESSION_MIGRATIONS_TABLE
+from langgraph_hybrid_memory._session import PG_SESSION_MIGRATIONS
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.admin._context import AdminContext, table_exists
 from langgraph_hybrid_memory.admin._results import MigrationRow
@@ -57,10 +60,14 @@ def pg_parts(ctx: AdminContext) -> list[PgPart]:
                 vector_migrations(resolve_index({"dims": index["dims"]}, model)),
             )
         )
+    parts.append(
+        PgPart("memory quality", ctx.schema, QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS)
+    )
     parts += [
         PgPart("checkpoints", "public", cp.POSTGRES_MIGRATIONS_TABLE, cp.POSTGRES_MIGRATIONS),
         PgPart("tombstones", "public", cp.HYBRID_MIGRATIONS_TABLE, cp.HYBRID_MIGRATIONS),
         PgPart("embedding cache", ctx.schema, CACHE_MIGRATIONS_TABLE, CACHE_MIGRATIONS),
+        PgPart("session log", ctx.schema, SESSION_MIGRATIONS_TABLE, PG_SESSION_MIGRATIONS),
     ]
     if ctx.cfg.memory_type == "hybrid":
         # HybridStore's delete tombstones (a replayed put older than a delete is refused).
@@ -92,7 +99,7 @@ def pg_setup(conn: Connection[DictRow], ctx: AdminContext) -> None:
     # The store's own setup also checks pgvector, the vectors column and its settings row.
     PgVectorStore(conn, index=ctx.store_index(), schema=ctx.schema).setup()  # type: ignore[arg-type]
     for part in pg_parts(ctx):
-        if part.name in ("store", "store vectors"):  # done by PgVectorStore.setup() above
+        if part.name in ("store", "store vectors", "memory quality"):  # by PgVectorStore.setup()
             continue
         run_migrations(conn, part.migrations, schema=part.schema, table=part.table)
 

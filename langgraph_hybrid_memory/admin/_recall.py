@@ -69,11 +69,12 @@ def open_store(ctx: AdminContext, *, mode: SearchMode | None = None) -> Iterator
     if ctx.uses_postgres:
         from langgraph_hybrid_memory.store import PgVectorStore
 
-        with ctx.pg() as conn:
+        with ctx.pg(create=False) as conn:
             yield PgVectorStore(conn, index=index, schema=ctx.schema)  # type: ignore[arg-type]
     elif ctx.uses_local_file:
         from langgraph_hybrid_memory.localstore import LocalStore
 
+        ctx.require_local_file()  # opening a LocalStore would create it
         local: Any = {"fields": ["$"], **index} if "dims" not in index else index
         local.pop("dims", None)
         store = LocalStore(ctx.sqlite_path, index=local)
@@ -98,6 +99,8 @@ def search(
 
     Raises:
         ConfigError: a bad user id, limit or mode, or a bad setting.
+        MemoryNotFoundError: nothing has been stored where the settings point; nothing is
+            created to look.
     """
     check_user_id(user)
     check_limit(limit)
@@ -111,12 +114,14 @@ def recent(ctx: AdminContext, *, user: str | None = None, limit: int = 10) -> li
 
     Raises:
         ConfigError: a bad user id or limit, or a bad setting.
+        MemoryNotFoundError: nothing has been stored where the settings point; nothing is
+            created to look.
     """
     if user is not None:
         check_user_id(user)
     check_limit(limit)
     if ctx.uses_postgres:
-        with ctx.pg() as conn:
+        with ctx.pg(create=False) as conn:
             params: list[Any] = ([user] if user is not None else []) + [limit]
             schema = ctx.schema or DEFAULT_SCHEMA
             return [
@@ -129,6 +134,7 @@ def recent(ctx: AdminContext, *, user: str | None = None, limit: int = 10) -> li
                 }
                 for r in conn.execute(_pg_recent(schema, user is not None), params)
             ]
+    ctx.require_local_file()
     with ctx.local_read() as lconn:
         if lconn is None or not table_exists(lconn, "lghm_store"):
             return []

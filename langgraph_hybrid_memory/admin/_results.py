@@ -44,11 +44,14 @@ class StatusReport(TypedDict, total=False):
     """Health at a glance (`status`); parts may add keys."""
 
     memory_type: str
+    data_dir: str
+    """The absolute data directory (embedded PostgreSQL, local file, caches)."""
     embeddings: str
     """The configured model (not loaded to answer)."""
     postgres: dict[str, Any]
     """``url`` (redacted), ``reachable``, ``server_version``, ``pgvector_version``,
-    ``migrations`` (`MigrationRow` list), ``indexes``, ``error``."""
+    ``migrations`` (`MigrationRow` list), ``indexes``, ``error``; ``exists`` False when the
+    embedded cluster has not been created yet (looking never creates it)."""
     local: dict[str, Any]
     """``path``, ``exists``, ``migrations``, ``outbox_depth``, ``outbox_oldest_age_seconds``,
     ``dead_letters``."""

@@ -22,12 +22,18 @@ def setup(ctx: AdminContext) -> list[MigrationRow]:
 
 
 def migrations(ctx: AdminContext) -> list[MigrationRow]:
-    """Applied and pending versions of every part; changes nothing."""
+    """Applied and pending versions of every part; changes nothing (creates nothing).
+
+    Raises:
+        MemoryNotFoundError: no embedded cluster, or (sqlite) no local file, yet.
+    """
     rows: list[MigrationRow] = []
     if ctx.uses_postgres:
-        with ctx.pg() as conn:
+        with ctx.pg(create=False) as conn:
             rows += pg_status(conn, ctx)
     if ctx.uses_local_file:
+        if not ctx.uses_postgres:
+            ctx.require_local_file()
         with ctx.local_read() as lconn:
             rows += local_status(lconn, str(ctx.sqlite_path))
     return rows

@@ -57,12 +57,16 @@ def stats(ctx: AdminContext) -> StatsReport:
     Raises:
         ConfigError: a bad setting.
         psycopg.OperationalError: PostgreSQL is unreachable.
+        MemoryNotFoundError: nothing has been stored where the settings point (no embedded
+            cluster, no local file); nothing is created to look.
     """
     out: StatsReport = {}
     if ctx.uses_postgres:
-        with ctx.pg() as conn:
+        with ctx.pg(create=False) as conn:
             out["postgres"] = _pg_stats(conn, ctx.schema)
     if ctx.uses_local_file:
+        if not ctx.uses_postgres:
+            ctx.require_local_file()
         out["local"] = _local_stats(ctx)
     return out
 

@@ -17,10 +17,11 @@ from langgraph_hybrid_memory.cli._context import (
     config_or_fail,
     fail,
     get_context,
+    nothing_yet,
     print_json,
     print_table,
 )
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, MemoryNotFoundError, PgVectorMissingError
 
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for programs")]
 T = TypeVar("T")
@@ -31,18 +32,35 @@ def failing_cleanly(cli: CliContext) -> Iterator[None]:
     """Errors of an operation as one line and exit code 2 (passwords removed)."""
     try:
         yield
+    except PgVectorMissingError as exc:  # named: the fix (MEMORY_EMBEDDINGS=none) is in its text
+        raise fail(cli.describe_error(exc)) from None
     except ConfigError as exc:
         raise fail(str(exc)) from None
     except (psycopg.Error, sqlite3.Error) as exc:
         raise fail(cli.describe_error(exc)) from None
 
 
-def run(ctx: typer.Context, op: Callable[[CliContext], T]) -> T:
-    """Run one operation on the command's context."""
+def run(
+    ctx: typer.Context,
+    op: Callable[[CliContext], T],
+    *,
+    empty: Any = None,
+    as_json: bool = False,
+) -> T:
+    """Run one operation on the command's context.
+
+    With `empty` (read-only commands), a memory that does not exist yet is not an error: the
+    command says so and where it looked (and prints `empty` with ``--json``), exit code 0.
+    """
     cli = get_context(ctx)
     config_or_fail(cli)
-    with failing_cleanly(cli):
-        return op(cli)
+    try:
+        with failing_cleanly(cli):
+            return op(cli)
+    except MemoryNotFoundError as exc:
+        if empty is None:
+            raise fail(str(exc)) from None
+        raise nothing_yet(exc, empty, as_json) from None
 
 
 # --- setup ------------------------------------------------------------------------------------
@@ -59,7 +77,8 @@ def setup(
 
     Idempotent and safe to run from several machines at once (advisory locks).
     """
-    rows = run(ctx, admin.migrations if list_only else admin.setup)
+    # `--list` never creates the embedded server or the local file.
+    rows = run(ctx, admin.migrations if list_only else admin.setup, empty=[], as_json=as_json)
     if as_json:
         print_json(rows)
         return
@@ -110,11 +129,13 @@ def _status(ctx: typer.Context, as_json: bool, *, verbose: bool) -> None:
 def _rows(report: admin.StatusReport) -> list[list[Any]]:
     rows: list[list[Any]] = [
         ["memory type", report["memory_type"]],
+        ["data directory", report["data_dir"]],
         ["embeddings", report["embeddings"]],
     ]
     pg = report.get("postgres")
     if pg is not None:
-        rows += [["postgres", pg["url"]], ["reachable", pg["reachable"]]]
+        rows += [["postgres", pg["url"]]]
+        rows += [["reachable", pg["reachable"]] if pg.get("exists", True) else ["exists", "no"]]
         if pg["reachable"]:
             rows += [
                 ["server version", pg["server_version"]],
@@ -148,9 +169,23 @@ def _mig_state(m: dict[str, Any]) -> str:
 # --- stats ------------------------------------------------------------------------------------
 
 
-def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def stats(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    queries: Annotated[
+        bool,
+        typer.Option(
+            "--queries", help="query analytics and access counts per user (index query_log)"
+        ),
+    ] = False,
+) -> None:
     """Items per user, namespace and category; checkpoints and threads per tier; table sizes."""
-    out = run(ctx, admin.stats)
+    if queries:
+        from langgraph_hybrid_memory.cli._quality_cmds import render_usage
+
+        render_usage(run(ctx, admin.query_stats, empty={}, as_json=as_json), as_json)
+        return
+    out = run(ctx, admin.stats, empty={}, as_json=as_json)
     if as_json:
         print_json(out)
         return
@@ -188,7 +223,9 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """What the agent would recall: the store's search under ('users', USER)."""
-    rows = run(ctx, lambda cli: admin.search(cli, user, query, limit=limit))
+    rows = run(
+        ctx, lambda cli: admin.search(cli, user, query, limit=limit), empty=[], as_json=as_json
+    )
     if as_json:
         print_json(rows)
         return
@@ -227,7 +264,9 @@ def recent(
     as_json: JsonOption = False,
 ) -> None:
     """The latest memories (newest first), of everyone or of one user."""
-    rows = run(ctx, lambda cli: admin.recent(cli, user=user, limit=limit))
+    rows = run(
+        ctx, lambda cli: admin.recent(cli, user=user, limit=limit), empty=[], as_json=as_json
+    )
     if as_json:
         print_json(rows)
         return

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from langgraph_hybrid_memory._config import MemoryConfig
 from langgraph_hybrid_memory.admin import AdminContext
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, MemoryNotFoundError
 
 __all__ = ["CliContext", "get_context"]
 
@@ -38,6 +38,14 @@ def get_context(ctx: typer.Context) -> CliContext:
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error (never a secret: callers pass redacted text) and return the exit."""
     err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=code)
+
+
+def nothing_yet(exc: MemoryNotFoundError, empty: Any, as_json: bool, code: int = 0) -> typer.Exit:
+    """A read-only command found no memory: say so and where it looked; nothing was created."""
+    err_console.print(f"no memory yet: {exc}", markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(empty)
     return typer.Exit(code=code)
 
 

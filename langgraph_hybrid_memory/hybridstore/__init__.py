@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,12 @@ from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
 from langgraph_hybrid_memory.errors import ConfigError
 from langgraph_hybrid_memory.hybridstore import base as hb
+from langgraph_hybrid_memory.hybridstore._invalidation import (
+    Invalidation,
+    InvalidationListener,
+    channel_for,
+    notice_payload,
+)
 from langgraph_hybrid_memory.hybridstore.base import NamespaceRouter, Tier
 from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.localstore import base as lb
@@ -82,7 +89,7 @@ REPLICATOR_OPTIONS = frozenset(
         "pool_max_size",
     }
 )
-_LOCAL_INDEX_KEYS = ("dims", "fields", "distance_type", "search_mode")
+_LOCAL_INDEX_KEYS = ("dims", "fields", "distance_type", "search_mode", "collapse", "ranking")
 ReadTier = str  # "postgres" | "cache" | "local"
 
 
@@ -102,6 +109,12 @@ class HybridStoreStatus(TypedDict):
     cache_max_age: float
     cached_prefixes: int
     """Namespace prefixes loaded from PostgreSQL within ``cache_max_age``."""
+    invalidation: str
+    """``"listen"``: other instances' writes refresh the cache at once (LISTEN/NOTIFY);
+    ``"cache_age"``: the cache is refreshed after ``cache_max_age`` only (LISTEN unavailable
+    or turned off)."""
+    invalidations: int
+    """Other instances' write notices received."""
 
 
 class HybridStore(BaseStore):
@@ -146,6 +159,12 @@ class HybridStore(BaseStore):
         routes: ``{namespace prefix: "persistent" | "transient"}``.
         default_tier: Tier of namespaces no rule matches (``"persistent"``).
         cache_max_age: Seconds before a cached namespace is reloaded from PostgreSQL.
+        invalidation: ``"listen"`` (default): a dedicated connection LISTENs for the notices
+            every instance's writes send (``pg_notify`` in the write statement) and re-reads
+            the cached prefixes they touch, so this cache follows other instances' puts and
+            deletes within a round trip. ``"cache_age"``: no LISTEN connection (e.g. behind a
+            transaction-mode pooler, which does not deliver notices); the cache is as fresh
+            as ``cache_max_age``. Started by `setup`.
         retry_interval: Seconds reads skip PostgreSQL after it failed (then they try again).
         refresh_limit: Most items one cache refresh or `warm` copies.
         tombstone_retention: Seconds a delete's tombstone is kept (default 30 days; `sweep_ttl`
@@ -189,6 +208,7 @@ class HybridStore(BaseStore):
         routes: Mapping[Sequence[str], Tier] | None = None,
         default_tier: Tier = hb.DEFAULT_TIER,
         cache_max_age: float = hb.DEFAULT_CACHE_MAX_AGE,
+        invalidation: Invalidation = "listen",
         retry_interval: float = hb.DEFAULT_RETRY_INTERVAL,
         refresh_limit: int = hb.DEFAULT_REFRESH_LIMIT,
         tombstone_retention: float = hb.DEFAULT_TOMBSTONE_RETENTION,
@@ -207,6 +227,12 @@ class HybridStore(BaseStore):
         for name, value in (("cache_max_age", cache_max_age), ("retry_interval", retry_interval)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        if invalidation not in ("listen", "cache_age"):
+            raise ConfigError(f"invalidation must be 'listen' or 'cache_age', got {invalidation!r}")
+        self.invalidation: Invalidation = invalidation
+        self.instance_id = uuid.uuid4().hex
+        self._listener: InvalidationListener | None = None
+        self._listen_token = 0
         self.router = NamespaceRouter(routes, default=default_tier)
         self.cache_max_age = float(cache_max_age)
         self.retry_interval = float(retry_interval)
@@ -320,6 +346,7 @@ class HybridStore(BaseStore):
         PostgreSQL on its first successful connection.
         """
         self.local.setup()
+        self._start_listener()
         if not remote:
             self._mark_down(ConnectionError("PostgreSQL unreachable at start"))
             return
@@ -352,12 +379,20 @@ class HybridStore(BaseStore):
         """
         self.replicator.flush(timeout, kinds=hb.STORE_KINDS)
 
+    def flush_usage(self) -> None:
+        """Write pending access counts and query log entries (``index["track_access"]``,
+        ``index["query_log"]``: PostgreSQL reads are counted there) now; also done on close."""
+        self.remote.flush_usage()
+
     def close(self) -> None:
         """Drain the outbox (up to ``close_timeout``), then release the file and connections."""
         if self._closed:
             return
         self._closed = True
+        if self._listener is not None:
+            self._listener.release(self._listen_token)
         self.remote.stop_ttl_sweeper()
+        self.flush_usage()
         self.replicator.release(timeout=self.close_timeout)
         self.local.close()
         if self._owned_pool is not None:
@@ -736,6 +771,7 @@ class HybridStore(BaseStore):
         deletes' tombstones, so a write-through put costs one statement.
         """
         guard_table = sql.Identifier(self.remote.schema, hb.TOMBSTONES_TABLE)
+        channel = channel_for(self.remote.schema)
         dims = self.remote.index.dims if self.remote.index is not None else None
         batch: dict[tuple[tuple[str, ...], str], tuple[_PreparedPut, list[list[float]], float]]
         batch = {}
@@ -749,11 +785,14 @@ class HybridStore(BaseStore):
             arr = np.asarray(vectors, dtype=float).reshape(len(vectors), dims or 0)
             index = self.remote.index
             oids = self._vector_oids(cur) if index is not None and index.has_vectors else None
+            notice = notice_payload(self.instance_id, [ns for ns, _ in batch], self.remote.schema)
             step = self.remote._write_sql(
                 prepared,
                 arr,
                 oids=oids,
-                guard=WriteGuard(guard_table, [t for _, _, t in batch.values()]),
+                guard=WriteGuard(
+                    guard_table, [t for _, _, t in batch.values()], notify=(channel, notice)
+                ),
             )
             register_packed_arrays(cur, step.params)
             cur.execute(step.query, step.params)
@@ -847,7 +886,52 @@ class HybridStore(BaseStore):
             routing=self.router.describe(),
             cache_max_age=self.cache_max_age,
             cached_prefixes=sum(1 for at in self._fresh.values() if now - at < self.cache_max_age),
+            invalidation="listen"
+            if self._listener is not None and self._listener.listening
+            else "cache_age",
+            invalidations=self._listener.notices_for(self._listen_token)
+            if self._listener is not None
+            else 0,
         )
+
+    # -- invalidation ------------------------------------------------------------------------
+
+    def _start_listener(self) -> None:
+        if self.invalidation != "listen" or self._listener is not None:
+            return
+        pool = self.remote._conn
+        assert isinstance(pool, ConnectionPool)  # `_remote_target` refuses anything else
+        # psycopg_pool lets both be callables (computed per connection).
+        conninfo = pool.conninfo if isinstance(pool.conninfo, str) else pool.conninfo()
+        kwargs = pool.kwargs if not callable(pool.kwargs) else pool.kwargs()
+        self._listener, self._listen_token = InvalidationListener.acquire(
+            (conninfo, kwargs or {}),
+            self.remote.schema,
+            self.instance_id,
+            self._on_remote_change,
+            retry_interval=self.retry_interval or 5.0,
+        )
+
+    def _on_remote_change(self, namespaces: list[tuple[str, ...]] | None) -> None:
+        """Another instance wrote `namespaces` (``None``: anything): re-read the cached
+        prefixes they touch, so the cache that answers in an outage is current."""
+        cached = list(self._fresh)
+        touched = (
+            cached
+            if namespaces is None
+            else [
+                p
+                for p in cached
+                if any(ns[: len(p)] == p or p[: len(ns)] == ns for ns in namespaces)
+            ]
+        )
+        for prefix in touched:
+            self._fresh.pop(prefix, None)  # if the refresh fails, the next read retries it
+            try:
+                self.refresh(prefix)
+            except psycopg.OperationalError as exc:
+                self._mark_down(exc)
+                return
 
 
 def _prefix_of(op: Op) -> tuple[str, ...]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from langgraph.store.base import Op, Result
+
+from langgraph_hybrid_memory._coalesce import Coalescer
 from langgraph_hybrid_memory.hybridstore import HybridStore
 
 __all__ = ["AsyncHybridStore"]
@@ -46,6 +49,28 @@ class AsyncHybridStore(HybridStore):
             yield store
         finally:
             await store.aclose()
+
+    # Worker threads a burst of coalesced batches may occupy: the local file is one connection,
+    # so more would only queue behind its lock.
+    BATCH_SLOTS = 4
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """`batch` in a worker thread; a single op (every ``aget``/``aput``/``asearch``/...)
+        joins the ops other tasks of this loop issue meanwhile in one batch
+        (`_coalesce.Coalescer`), at most `BATCH_SLOTS` batches at once."""
+        ops = list(ops)
+        coalescer = self.__dict__.get("_coalescer")
+        if coalescer is None:
+            coalescer = self.__dict__["_coalescer"] = Coalescer(
+                self._abatch_now, slots=self.BATCH_SLOTS
+            )
+        if len(ops) == 1:
+            return [await coalescer.submit(ops[0])]
+        async with coalescer.slot():
+            return await self._abatch_now(ops)
+
+    async def _abatch_now(self, ops: Sequence[Op]) -> list[Result]:
+        return await asyncio.to_thread(self.batch, ops)
 
     async def asetup(self) -> None:
         await asyncio.to_thread(self.setup)

@@ -41,8 +41,25 @@ from langgraph.store.base import (
 
 from langgraph_hybrid_memory._embeddings import embedding_dims, resolve_embeddings, text_hash
 from langgraph_hybrid_memory._filters import matches
+from langgraph_hybrid_memory._quality import (
+    QUALITY_INDEX_KEYS,
+    Candidate,
+    QualityConfig,
+    check_importance,
+    content_hash,
+    fetch_sizes,
+    rank_and_collapse,
+    resolve_quality,
+)
+from langgraph_hybrid_memory._quality_schema import SQLITE_QUALITY_TABLES
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory._sweeper import SweeperThread
+from langgraph_hybrid_memory._usage import (
+    USAGE_INDEX_KEYS,
+    UsageRecorder,
+    resolve_usage,
+    sorted_hits,
+)
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 from langgraph_hybrid_memory.localstore import base as _b
 from langgraph_hybrid_memory.localstore.base import (
@@ -136,6 +153,8 @@ class LocalStore(BaseStore):
         self.search_mode: SearchMode | None = None
         self.distance_type: DistanceType = "cosine"
         self._fields: _b.TokenizedFields | None = None
+        self.quality = QualityConfig()
+        self._usage: UsageRecorder | None = None
         if index is not None:
             self._configure_index(index)
         self._is_setup = False
@@ -151,12 +170,24 @@ class LocalStore(BaseStore):
             raise ConfigError(
                 f"index must be a dict (LocalIndexConfig), got {type(index).__name__}"
             )
-        unknown = set(index) - {"dims", "embed", "fields", "distance_type", "search_mode"}
+        known = {
+            "dims",
+            "embed",
+            "fields",
+            "distance_type",
+            "search_mode",
+            *QUALITY_INDEX_KEYS,
+            *USAGE_INDEX_KEYS,
+        }
+        unknown = set(index) - known
         if unknown:
             raise ConfigError(
                 f"unknown index setting(s): {', '.join(sorted(unknown))}; "
-                "known: dims, embed, fields, distance_type, search_mode"
+                f"known: {', '.join(sorted(known))}"
             )
+        self.quality = resolve_quality(index)
+        usage = resolve_usage(index)
+        self._usage = UsageRecorder(usage) if usage.active else None
         self.index_config = LocalIndexConfig(**index)
         self.embeddings = resolve_embeddings(index.get("embed"))
         self.search_mode = _b.resolve_search_mode(index, self.embeddings is not None)
@@ -236,6 +267,7 @@ class LocalStore(BaseStore):
             return
         self._closed = True
         self.stop_ttl_sweeper()
+        self.flush_usage()  # pending access counts and query log entries
         if self._owns_db:
             self.db.close()
 
@@ -252,19 +284,75 @@ class LocalStore(BaseStore):
     # --- batches --------------------------------------------------------------------------------
 
     def _plan(self, ops: Iterable[Op]) -> _b.BatchPlan:
+        ops = list(ops)
+        check_importance(ops, self.quality)
         return _b.plan_batch(ops, fields=self._fields, vectors=self.embeddings is not None)
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Execute `ops` (see the class docstring for the batch contract)."""
         plan = self._plan(ops)
         texts, queries = self._embed(plan)
-        return self._execute(plan, texts, queries)
+        results = self._execute(plan, texts, queries)
+        if self._usage is not None and self._usage.due():
+            self.flush_usage()
+        return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async `batch`: embeddings via the model's async API, SQLite work in a worker thread."""
         plan = self._plan(ops)
         texts, queries = await self._aembed(plan)
-        return await asyncio.to_thread(self._execute, plan, texts, queries)
+        results = await asyncio.to_thread(self._execute, plan, texts, queries)
+        if self._usage is not None and self._usage.due():
+            await asyncio.to_thread(self.flush_usage)
+        return results
+
+    def flush_usage(self) -> None:
+        """Write the pending access counts and query log entries now, in one short
+        transaction (see `_usage`); they live in their own tables, apart from the items."""
+        if self._usage is None:
+            return
+        pending = self._usage.take()
+        if not len(pending):
+            return
+        cfg = self._usage.cfg
+        try:
+            with self.db.transaction() as conn:
+                for stmt in SQLITE_QUALITY_TABLES:
+                    conn.execute(stmt)
+                conn.executemany(
+                    "INSERT INTO lghm_item_access (namespace, key, access_count, "
+                    "last_accessed_at) VALUES (?, ?, ?, ?) ON CONFLICT (namespace, key) DO "
+                    "UPDATE SET access_count = access_count + excluded.access_count, "
+                    "last_accessed_at = max(last_accessed_at, excluded.last_accessed_at)",
+                    [
+                        (_b.encode_namespace(k[1]), k[2], n, t.timestamp())
+                        for k, (n, t) in sorted_hits(pending)
+                    ],
+                )
+                conn.executemany(
+                    "INSERT INTO lghm_query_log (scope, namespace_prefix, query, result_count, "
+                    "latency_ms, mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            e.scope,
+                            _b.encode_namespace(e.prefix),
+                            e.query,
+                            e.results,
+                            e.latency_ms,
+                            e.mode,
+                            e.at.timestamp(),
+                        )
+                        for e in pending.queries
+                    ],
+                )
+                if cfg.log_queries:
+                    conn.execute(
+                        "DELETE FROM lghm_query_log WHERE created_at < ?",
+                        (time.time() - cfg.retention_days * 86400.0,),
+                    )
+        except sqlite3.Error as exc:
+            self._usage.restore(pending)
+            logger.warning("usage_flush_failed", extra={"error": type(exc).__name__})
 
     def _embed(
         self, plan: _b.BatchPlan
@@ -318,11 +406,16 @@ class LocalStore(BaseStore):
         with ctx as conn:
             for op in plan.ops:
                 if isinstance(op, GetOp):
-                    results.append(self._get(conn, op, now, refresh))
+                    got = self._get(conn, op, now, refresh)
+                    results.append(got)
+                    if got is not None and self._usage is not None:
+                        self._usage.hit([("", tuple(got.namespace), got.key)])
                 elif isinstance(op, SearchOp):
-                    results.append(
-                        self._search(conn, op, queries.get(op.query or ""), now, refresh)
-                    )
+                    started = time.perf_counter()
+                    hits = self._search(conn, op, queries.get(op.query or ""), now, refresh)
+                    results.append(hits)
+                    if self._usage is not None:
+                        self._record_search(op, hits, time.perf_counter() - started)
                 elif isinstance(op, ListNamespacesOp):
                     results.append(self._list_namespaces(conn, op, now))
                 else:
@@ -400,15 +493,122 @@ class LocalStore(BaseStore):
     ) -> list[SearchItem]:
         prefix = tuple(op.namespace_prefix)
         ranked = bool(op.query) and self._fields is not None
+        if self.quality.active:
+            return self._quality_search(conn, op, qvec, now, refresh, ranked=ranked)
         if not ranked:
             return self._search_recent(conn, op, prefix, now, refresh)
+        fused = self._fused(conn, op, qvec, now)
+        page = fused[op.offset : op.offset + op.limit]
+        rows = self._rows_by_id(conn, [item_id for item_id, _ in page])
+        out: list[SearchItem] = []
+        for item_id, score in page:
+            row = rows[item_id]
+            if op.refresh_ttl and _refreshable(row, now):
+                refresh.add(item_id)
+            out.append(self._search_item(row, float(score)))
+        return out
+
+    def _record_search(self, op: SearchOp, hits: list[SearchItem], seconds: float) -> None:
+        assert self._usage is not None
+        self._usage.hit([("", tuple(h.namespace), h.key) for h in hits])
+        prefix = tuple(op.namespace_prefix)
+        mode = (self.search_mode or "recent") if op.query else "recent"
+        # The local file has no scope column; the user's labels (users, ID) stand for it.
+        self._usage.query(".".join(prefix[:2]), prefix, op.query, len(hits), seconds * 1e3, mode)
+
+    def _rows_by_id(self, conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, _Row]:
         rows: dict[int, _Row] = {}
+        if ids:
+            sql = _b.ITEMS_BY_ID + "(" + ",".join("?" * len(ids)) + ")"
+            for row in conn.execute(sql, list(ids)):
+                rows[row[0]] = row
+        return rows
+
+    def _quality_search(
+        self,
+        conn: sqlite3.Connection,
+        op: SearchOp,
+        qvec: npt.NDArray[np.float32] | None,
+        now: float,
+        refresh: set[int],
+        *,
+        ranked: bool,
+    ) -> list[SearchItem]:
+        """The search with ``index["collapse"]``/``index["ranking"]`` (`_quality`): candidates
+        from the top, `fetch_sizes(want)` of them, doubled while the collapsed page is short
+        and the scope has more."""
+        want = op.limit + op.offset
+        if want == 0:
+            return []
+        prefix = tuple(op.namespace_prefix)
+        fused = self._fused(conn, op, qvec, now) if ranked else []
+        fetch = fetch_sizes(want)
+        scored: list[tuple[_Row, float | None]]
+        while True:
+            if ranked:
+                window = fused[:fetch]
+                rows = self._rows_by_id(conn, [item_id for item_id, _ in window])
+                scored = [(rows[i], float(s)) for i, s in window]
+                more = len(fused) > fetch
+            else:
+                ids: list[int] = []
+                recent = self._search_recent(
+                    conn, op._replace(limit=fetch, offset=0), prefix, now, set(), ids
+                )
+                rows = self._rows_by_id(conn, ids)
+                scored = [(rows[i], None) for i, _ in zip(ids, recent, strict=True)]
+                more = len(recent) >= fetch
+            vectors: dict[int, npt.NDArray[np.float32]] = {}
+            if self.quality.needs_vectors and self.dims is not None and scored:
+                vectors = self._item_vectors(conn, [r[0] for r, _ in scored])
+            cands = [
+                Candidate(
+                    item=self._search_item(r, s),
+                    hash=content_hash([t for _, t in _b.texts_for(json.loads(r[3]), self._fields)])
+                    if self._fields is not None
+                    else text_hash(r[3]),
+                    vector=vectors.get(r[0]),
+                    extra=r,
+                )
+                for r, s in scored
+            ]
+            ordered = rank_and_collapse(cands, self.quality, query=ranked)
+            if len(ordered) >= want or not more:
+                break
+            fetch *= 2
+        out: list[SearchItem] = []
+        for c in ordered[op.offset : want]:
+            if op.refresh_ttl and _refreshable(c.extra, now):
+                refresh.add(c.extra[0])
+            out.append(c.item)
+        return out
+
+    def _item_vectors(
+        self, conn: sqlite3.Connection, ids: Sequence[int]
+    ) -> dict[int, npt.NDArray[np.float32]]:
+        """Each item's vectors (mean of its fields)."""
+        acc: dict[int, list[npt.NDArray[np.float32]]] = {}
+        sql = _b.VECTORS_OF_ITEMS + "(" + ",".join("?" * len(ids)) + ")"
+        for item_id, blob in conn.execute(sql, list(ids)):
+            acc.setdefault(item_id, []).append(np.frombuffer(blob, dtype="<f4"))
+        return {k: np.mean(v, axis=0).astype(np.float32) for k, v in acc.items()}
+
+    def _fused(
+        self,
+        conn: sqlite3.Connection,
+        op: SearchOp,
+        qvec: npt.NDArray[np.float32] | None,
+        now: float,
+    ) -> list[tuple[int, float]]:
+        """Every matching item id of a query with its score, best first."""
+        prefix = tuple(op.namespace_prefix)
         if op.filter:
             sql, params = self._scope(_b.SEARCH_ALL, _b.SEARCH_PREFIX, prefix, now, op.filter)
-            for row in conn.execute(sql, params):
-                if matches(json.loads(row[3]), op.filter):
-                    rows[row[0]] = row
-            candidates: set[int] = set(rows)
+            candidates: set[int] = {
+                row[0]
+                for row in conn.execute(sql, params)
+                if matches(json.loads(row[3]), op.filter)
+            }
         else:
             sql, params = self._scope(_b.IDS_ALL, _b.IDS_PREFIX, prefix, now)
             candidates = {row[0] for row in conn.execute(sql, params)}
@@ -419,23 +619,11 @@ class LocalStore(BaseStore):
             rankings.append(self._vector_ranking(conn, prefix, candidates, qvec))
         if self.search_mode in ("keyword", "hybrid"):
             rankings.append(self._keyword_ranking(conn, op.query or "", candidates))
+        if not rankings:
+            return []
         if len(rankings) == 1:
-            fused = rankings[0]
-        else:
-            fused = _b.rrf_fuse([[item_id for item_id, _ in r] for r in rankings])
-        page = fused[op.offset : op.offset + op.limit]
-        missing = [item_id for item_id, _ in page if item_id not in rows]
-        if missing:
-            sql = _b.ITEMS_BY_ID + "(" + ",".join("?" * len(missing)) + ")"
-            for row in conn.execute(sql, missing):
-                rows[row[0]] = row
-        out: list[SearchItem] = []
-        for item_id, score in page:
-            row = rows[item_id]
-            if op.refresh_ttl and _refreshable(row, now):
-                refresh.add(item_id)
-            out.append(self._search_item(row, float(score)))
-        return out
+            return rankings[0]
+        return _b.rrf_fuse([[item_id for item_id, _ in r] for r in rankings])
 
     def _search_recent(
         self,
@@ -444,6 +632,7 @@ class LocalStore(BaseStore):
         prefix: tuple[str, ...],
         now: float,
         refresh: set[int],
+        ids: list[int] | None = None,
     ) -> list[SearchItem]:
         sql, params = self._scope(_b.SEARCH_ALL, _b.SEARCH_PREFIX, prefix, now, op.filter)
         sql += _b.ORDER_RECENT
@@ -464,6 +653,8 @@ class LocalStore(BaseStore):
             if op.refresh_ttl and _refreshable(row, now):
                 refresh.add(row[0])
             out.append(self._search_item(row))
+            if ids is not None:
+                ids.append(row[0])
             if len(out) >= op.limit:
                 break
         return out

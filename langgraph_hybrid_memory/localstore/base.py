@@ -41,6 +41,7 @@ from langgraph.store.base import (
 )
 
 from langgraph_hybrid_memory._filters import validate_filter
+from langgraph_hybrid_memory._quality import CollapseConfig, RankingConfig
 from langgraph_hybrid_memory.errors import ConfigError
 
 __all__ = [
@@ -92,6 +93,13 @@ class LocalIndexConfig(IndexConfig, total=False):
     search_mode: SearchMode
     """``hybrid`` (default with a model: vector + keyword fused by RRF), ``vector`` or
     ``keyword`` (default without a model)."""
+    collapse: bool | CollapseConfig
+    """Collapse near-duplicates in search results (see `_quality`); default off."""
+    ranking: RankingConfig
+    """Blend relevance with recency and importance (see `_quality`); default relevance only."""
+
+
+VECTORS_OF_ITEMS = "SELECT item_id, embedding FROM lghm_store_vectors WHERE item_id IN "
 
 
 SCHEMA_VERSION_TABLE = "lghm_store_migrations"

@@ -104,9 +104,16 @@ DONE = "Done so far:"
 MESSAGE = "Message: "
 
 
-def planner_prompt(objective: str, memories: Sequence[str]) -> str:
+RECENT = "Earlier in this session:"
+
+
+def planner_prompt(objective: str, memories: Sequence[str], recent: Sequence[str] = ()) -> str:
+    """The planner's prompt; `recent` (the session's last interactions, from a `SessionLog`)
+    comes before the memories, as ``* ...`` lines, so the memory bullets stay last."""
     known = "\n".join(f"- {m}" for m in memories) or NOTHING_KNOWN
-    return f"{OBJECTIVE}{objective}\n{KNOWN}\n{known}"
+    earlier = "".join(f"\n* {r}" for r in recent)
+    session = f"\n{RECENT}{earlier}" if recent else ""
+    return f"{OBJECTIVE}{objective}{session}\n{KNOWN}\n{known}"
 
 
 def executor_prompt(objective: str, step: str) -> str:
@@ -302,6 +309,12 @@ def make_chat_model(
     config = MemoryConfig.from_env() if config is None else config
     if not config.openai_api_key_set:
         return ScriptedChatModel()
-    from langchain_openai import ChatOpenAI
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError:
+        from langgraph_hybrid_memory.errors import MissingExtraError
 
+        raise MissingExtraError.for_extra(
+            "openai", "the samples' ChatOpenAI (OPENAI_API_KEY is set)"
+        ) from None
     return ChatOpenAI(model=model, temperature=0)

@@ -8,7 +8,9 @@
    and the memory status.
 
 It runs on the configured backends (``MEMORY_TYPE``; by default the embedded PostgreSQL under
-``MEMORY_DATA_DIR``), always with the scripted offline model: a few seconds, no network.
+``MEMORY_DATA_DIR``), always with the scripted offline chat model and no network. It takes 30 to
+60 s: each session's process loads the local embedding model (5 to 30 s, said on stderr); the
+agent's own steps take milliseconds.
 
     python -m langgraph_hybrid_memory.samples.demo
 """
@@ -164,13 +166,34 @@ def run_session(config: MemoryConfig, user_id: str, thread_id: str, objective: s
     """One session: run the agent on a new thread and print what it recalled, did and learned."""
     console = Console()
     with open_backends(config) as memory:
-        graph = build_plan_and_execute(ScriptedChatModel()).compile(
+        graph = build_plan_and_execute(ScriptedChatModel(), sessions=memory.sessions).compile(
             checkpointer=memory.checkpointer, store=memory.store
         )
         thread: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         result = graph.invoke({"user_id": user_id, "objective": objective}, thread)
         render_run(console, result, store_label=backend_label(memory.store))
+        console.print(_session_summary(memory.status()), highlight=False, soft_wrap=True)
     return 0
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _session_summary(status: dict[str, Any]) -> str:
+    """This process's embedding counters and PostgreSQL reachability (they live per process, so
+    each session says its own; the final report is another process)."""
+    emb = status.get("embeddings") or {}
+    parts = []
+    if emb.get("model"):
+        texts = _n(emb.get("texts_embedded", 0), "text")
+        calls = _n(emb.get("calls", 0), "model call")
+        hits = _n(emb.get("cache_hits", 0), "cache hit")
+        parts.append(f"embeddings ({emb['model']}): {texts} embedded in {calls}, {hits}")
+    reachable = (status.get("checkpointer_status") or {}).get("postgres_reachable")
+    if reachable is not None:
+        parts.append(f"PostgreSQL reachable: {'yes' if reachable else 'NO'}")
+    return "this session: " + ("; ".join(parts) if parts else "no embeddings, no PostgreSQL")
 
 
 def _spawn_session(user_id: str, thread_id: str, objective: str) -> None:
@@ -201,7 +224,12 @@ def _memory_status(config: MemoryConfig) -> tuple[dict[str, Any], int]:
     """The memory's own status report, and how many memories the demo user has."""
     with open_backends(config) as memory:
         count = len(memory.store.search(memory_namespace(USER), limit=1000))
-        return dict(memory.status()), count
+        status = dict(memory.status())
+    # The embedding counters count this reporting process only (it embeds nothing): each
+    # session printed its own, so the report keeps just the model.
+    if isinstance(status.get("embeddings"), dict):
+        status["embeddings"] = {"model": status["embeddings"].get("model")}
+    return status, count
 
 
 def run_story(config: MemoryConfig, console: Console) -> int:

@@ -35,6 +35,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.store.base import BaseStore, SearchItem
 from langgraph.types import Command, interrupt
 
+from langgraph_hybrid_memory._session import AsyncSessionLog, Interaction, SessionLog
 from langgraph_hybrid_memory.errors import ConfigError
 from langgraph_hybrid_memory.samples import _model as m
 from langgraph_hybrid_memory.samples._tools import DEFAULT_TOOLS, memory_key, memory_namespace
@@ -79,6 +80,8 @@ class PlanExecuteState(TypedDict, total=False):
     """The final answer (set when the plan is done)."""
     learned: list[str]
     """Keys of the memories saved or updated by this run."""
+    recent: list[str]
+    """The session's last interactions the planner saw (with a `SessionLog`), oldest first."""
 
 
 class ExecutorInput(TypedDict):
@@ -223,6 +226,8 @@ def build_plan_and_execute(
     *,
     risky: Sequence[str] = (),
     max_steps: int = MAX_STEPS,
+    sessions: SessionLog | AsyncSessionLog | None = None,
+    session_context: int = 5,
 ) -> StateGraph[PlanExecuteState, Any, PlanExecuteState, PlanExecuteState]:
     """Build (not compile) the plan-and-execute graph.
 
@@ -235,6 +240,10 @@ def build_plan_and_execute(
         tools: the executor's tools.
         risky: tool names that need a human's approval (see `build_executor`).
         max_steps: steps per objective before the run is finished regardless of the replanner.
+        sessions: a `SessionLog` (``Memory.sessions``): the planner sees the session's last
+            `session_context` interactions, and each finished run is added to it. The session
+            is ``configurable["session_id"]``, else the thread id.
+        session_context: how many interactions of the session the planner sees.
 
     Examples:
         >>> from langgraph.checkpoint.memory import InMemorySaver
@@ -266,23 +275,58 @@ def build_plan_and_execute(
             "learned": [],
         }
 
+    def _session(config: RunnableConfig) -> str | None:
+        conf = config.get("configurable", {})
+        sid = conf.get("session_id") or conf.get("thread_id")
+        return str(sid) if sid is not None and sessions is not None else None
+
+    def _recent(found: Sequence[Interaction]) -> list[str]:
+        return [f"{i['query']} -> {i['answer']}" for i in found]
+
     def plan(state: PlanExecuteState, config: RunnableConfig) -> PlanExecuteState:
         namespace, query = _recall_query(state)
         found = _store().search(namespace, query=query, limit=MEMORY_SEARCH_LIMIT)
         memories = [format_memory(item) for item in found]
+        sid = _session(config)
+        recent: list[str] = []
+        if sid is not None:
+            log = sessions.sync if isinstance(sessions, AsyncSessionLog) else sessions
+            assert log is not None
+            recent = _recent(log.get_context(sid, limit=session_context))
         runnable, messages = _structured(
-            model, m.Plan, planner_system, m.planner_prompt(query, memories)
+            model, m.Plan, planner_system, m.planner_prompt(query, memories, recent)
         )
-        return _planned(memories, cast(m.Plan, runnable.invoke(messages, config)))
+        return {
+            **_planned(memories, cast(m.Plan, runnable.invoke(messages, config))),
+            "recent": recent,
+        }
 
     async def aplan(state: PlanExecuteState, config: RunnableConfig) -> PlanExecuteState:
         namespace, query = _recall_query(state)
         found = await _store().asearch(namespace, query=query, limit=MEMORY_SEARCH_LIMIT)
         memories = [format_memory(item) for item in found]
+        sid = _session(config)
+        recent: list[str] = []
+        if sid is not None:
+            if isinstance(sessions, AsyncSessionLog):
+                got = await sessions.get_context(sid, limit=session_context)
+            else:
+                assert sessions is not None
+                got = sessions.get_context(sid, limit=session_context)
+            recent = _recent(got)
         runnable, messages = _structured(
-            model, m.Plan, planner_system, m.planner_prompt(query, memories)
+            model, m.Plan, planner_system, m.planner_prompt(query, memories, recent)
         )
-        return _planned(memories, cast(m.Plan, await runnable.ainvoke(messages, config)))
+        return {
+            **_planned(memories, cast(m.Plan, await runnable.ainvoke(messages, config))),
+            "recent": recent,
+        }
+
+    def _log_run(state: PlanExecuteState, config: RunnableConfig) -> tuple[str, str, str] | None:
+        sid = _session(config)
+        if sid is None:
+            return None
+        return sid, state["objective"], state.get("response") or ""
 
     def _replan_messages(state: PlanExecuteState) -> tuple[Runnable[Any, Any], list[BaseMessage]]:
         done = [(s["step"], s["result"]) for s in state.get("past_steps", [])]
@@ -336,6 +380,11 @@ def build_plan_and_execute(
         items = _memories_to_save(facts, config)
         for key, value in items:
             store.put(namespace, key, value)
+        entry = _log_run(state, config)
+        if entry is not None:
+            log = sessions.sync if isinstance(sessions, AsyncSessionLog) else sessions
+            assert log is not None
+            log.add_to_memory(*entry)
         return {"learned": [key for key, _ in items]}
 
     async def aremember(state: PlanExecuteState, config: RunnableConfig) -> PlanExecuteState:
@@ -346,6 +395,13 @@ def build_plan_and_execute(
         items = _memories_to_save(facts, config)
         for key, value in items:
             await store.aput(namespace, key, value)
+        entry = _log_run(state, config)
+        if entry is not None:
+            if isinstance(sessions, AsyncSessionLog):
+                await sessions.add_to_memory(*entry)
+            else:
+                assert sessions is not None
+                sessions.add_to_memory(*entry)
         return {"learned": [key for key, _ in items]}
 
     def after_plan(state: PlanExecuteState) -> Literal["execute", "remember"]:

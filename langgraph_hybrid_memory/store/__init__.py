@@ -22,6 +22,8 @@ from psycopg_pool import ConnectionPool
 
 from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._pg import make_pool
+from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
+from langgraph_hybrid_memory._retry import retry_conflicts
 from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
@@ -228,6 +230,9 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
                 if attempt == 2 or not is_dead_connection(exc, used, self._conn):
                     raise
                 logger.warning("PostgreSQL connection lost (%s); retrying once", type(exc).__name__)
+                # One dead connection usually means all idle ones died with it (a server
+                # restart, an idle timeout): drop them, so the retry gets a live one.
+                self._conn.check()  # type: ignore[union-attr]
         raise AssertionError("unreachable")
 
     def _run_once(self, plan: Plan[T], used: list[Connection[DictRow]]) -> T:
@@ -257,16 +262,42 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
             return self.index.embeddings.embed_documents(step.texts)
         conn = conn_for(step.replica)
         if isinstance(step, Sql):
-            return _execute(conn, step)
-        with conn.transaction():
-            return [_execute(conn, s) for s in step.statements]
+            # One statement under autocommit: a conflict rolled it back whole, rerun it.
+            return retry_conflicts(lambda: _execute(conn, step))
+
+        def tx() -> list[list[dict[str, Any]]]:
+            with conn.transaction():
+                return [_execute(conn, s) for s in step.statements]
+
+        return retry_conflicts(tx, "the transaction")
 
     # -- BaseStore ---------------------------------------------------------------------------
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run `ops`: reads first (pre-batch state), then all writes in one statement."""
         ops = list(ops)
-        return self._run(lambda: self._batch_plan(ops))
+        results = self._run(lambda: self._batch_plan(ops))
+        if self._usage is not None and self._usage.due():
+            self.flush_usage()
+        return results
+
+    def flush_usage(self) -> None:
+        """Write the pending access counts and query log entries now (one statement).
+
+        ``index["track_access"]``/``index["query_log"]`` batch them (see `_usage`); call this
+        before a process exits to keep the last ones. A failure is logged and the entries are
+        kept for the next flush: statistics never fail a read.
+        """
+        if self._usage is None:
+            return
+        pending = self._usage.take()
+        if not len(pending):
+            return
+        try:
+            self._run(lambda: self._usage_flush_plan(pending))
+        except psycopg.Error as exc:
+            self._usage.restore(pending)
+            logger.warning("usage_flush_failed", extra={"error": type(exc).__name__})
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """`batch` in a worker thread (use `AsyncPgVectorStore` for native async I/O)."""
@@ -286,6 +317,9 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
         self._run(self._setup_checks_plan)
         with self._borrow(self._conn) as conn:
             run_migrations(conn, MIGRATIONS, schema=self.schema, table=MIGRATIONS_TABLE)
+            run_migrations(
+                conn, QUALITY_PG_MIGRATIONS, schema=self.schema, table=QUALITY_MIGRATIONS_TABLE
+            )
             if self.index is not None and self.index.has_vectors:
                 run_migrations(
                     conn,

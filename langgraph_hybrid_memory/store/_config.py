@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, cast
 
 from langchain_core.embeddings import Embeddings
@@ -15,6 +15,18 @@ from langgraph.store.base import (
     tokenize_path,
 )
 
+from langgraph_hybrid_memory._quality import (
+    CollapseConfig,
+    QualityConfig,
+    RankingConfig,
+    resolve_quality,
+)
+from langgraph_hybrid_memory._usage import (
+    AccessConfig,
+    QueryLogConfig,
+    UsageConfig,
+    resolve_usage,
+)
 from langgraph_hybrid_memory.errors import (
     ConfigError,
 )
@@ -96,6 +108,14 @@ class PgVectorIndexConfig(IndexConfig, total=False):
     """``"hnsw"`` (default) or ``"none"`` (always exact search)."""
     text_search_config: str
     """PostgreSQL text search configuration for keyword search (default ``"english"``)."""
+    collapse: bool | CollapseConfig
+    """Collapse near-duplicates in search results (``_quality``); default off."""
+    ranking: RankingConfig
+    """Blend relevance with recency and importance (``_quality``); default relevance only."""
+    track_access: bool | AccessConfig
+    """Count accesses of items on get/search hits, batched (``_usage``); default off."""
+    query_log: bool | QueryLogConfig
+    """Log every search (``_usage``); default off."""
 
 
 class PgVectorTTLConfig(TTLConfig, total=False):
@@ -123,6 +143,8 @@ class ResolvedIndex:
     ef_construction: int
     ef_search: int | None
     ts_config: str
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    usage: UsageConfig = field(default_factory=UsageConfig)
 
     @property
     def has_vectors(self) -> bool:
@@ -222,6 +244,8 @@ def resolve_index(index: Mapping[str, Any] | None, embeddings: Embeddings | None
             _positive_int(hnsw["ef_search"], "hnsw.ef_search") if "ef_search" in hnsw else None
         ),
         ts_config=ts_config,
+        quality=resolve_quality(index),
+        usage=resolve_usage(index),
     )
 
 

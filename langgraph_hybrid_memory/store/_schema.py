@@ -141,9 +141,15 @@ CREATE TABLE IF NOT EXISTS vectors (
     return out
 
 
+# `available`: the server has pgvector's files; `creatable`: this role may also CREATE EXTENSION
+# it (pgvector is not a trusted extension, so that takes a superuser unless it is marked so).
+# Checked before any table is made, so a setup that cannot finish creates nothing.
 PGVECTOR_AVAILABLE = (
     "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS installed, "
-    "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS available"
+    "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS available, "
+    "EXISTS (SELECT 1 FROM pg_available_extension_versions v WHERE v.name = 'vector' AND ("
+    "NOT v.superuser OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+    "OR (v.trusted AND has_database_privilege(current_database(), 'CREATE')))) AS creatable"
 )
 EMBEDDING_COLUMN_TYPE = (
     "SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
@@ -167,9 +173,18 @@ def check_embedding_column(idx: ResolvedIndex, rows: list[dict[str, Any]], schem
         )
 
 
-def pgvector_missing_message() -> str:
+def pgvector_missing_message(available: bool = False) -> str:
+    """Why vector search cannot be set up here, and the two ways on (MEMORY_EMBEDDINGS=none)."""
+    why = (
+        "the pgvector extension is not created in this database and this role may not create "
+        "it (CREATE EXTENSION vector needs a superuser); ask a superuser to run "
+        "CREATE EXTENSION vector"
+        if available
+        else "the pgvector extension is not available on this PostgreSQL server; install it "
+        "(https://github.com/pgvector/pgvector#installation)"
+    )
     return (
-        "the pgvector extension is not available on this PostgreSQL server; install it "
-        "(https://github.com/pgvector/pgvector#installation) or use the embedded server, or "
-        "configure the store with search_mode='keyword' and no dims/embed"
+        f"{why}, or use the embedded server (unset DATABASE_URL), or go without vectors: "
+        "MEMORY_EMBEDDINGS=none for open_memory() and lghm (keyword search works there), or "
+        "configure the store with search_mode='keyword' and no dims/embed. Nothing was created."
     )

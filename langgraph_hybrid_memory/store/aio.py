@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -14,8 +14,11 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from langgraph_hybrid_memory._coalesce import Coalescer, batch_slots
 from langgraph_hybrid_memory._migrations import arun_migrations
 from langgraph_hybrid_memory._pg import make_async_pool
+from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
+from langgraph_hybrid_memory._retry import aretry_conflicts
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
     is_dead_connection,
@@ -119,6 +122,7 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
             self._loop = None
         self._sweeper: asyncio.Task[None] | None = None
         self._sweeper_stop: asyncio.Event | None = None
+        self._coalescer = Coalescer(self._abatch_now, slots=batch_slots(conn, read_conn))
 
     @classmethod
     @asynccontextmanager
@@ -181,6 +185,9 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
                 if attempt == 2 or not is_dead_connection(exc, used, self._conn):
                     raise
                 logger.warning("PostgreSQL connection lost (%s); retrying once", type(exc).__name__)
+                # One dead connection usually means all idle ones died with it (a server
+                # restart, an idle timeout): drop them, so the retry gets a live one.
+                await self._conn.check()  # type: ignore[union-attr]
         raise AssertionError("unreachable")
 
     async def _run_once(self, plan: Plan[T], used: list[AsyncConnection[DictRow]]) -> T:
@@ -210,16 +217,49 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
             return await self.index.embeddings.aembed_documents(step.texts)
         conn: AsyncConnection[DictRow] = await conn_for(step.replica)
         if isinstance(step, Sql):
-            return await _execute(conn, step)
-        async with conn.transaction():
-            return [await _execute(conn, s) for s in step.statements]
+            # One statement under autocommit: a conflict rolled it back whole, rerun it.
+            return await aretry_conflicts(lambda: _execute(conn, step))
+
+        async def tx() -> list[list[dict[str, Any]]]:
+            async with conn.transaction():
+                return [await _execute(conn, s) for s in step.statements]
+
+        return await aretry_conflicts(tx, "the transaction")
 
     # -- BaseStore ---------------------------------------------------------------------------
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run `ops`: reads first (pre-batch state), then all writes in one statement."""
+        """Run `ops`: reads first (pre-batch state), then all writes in one statement.
+
+        A single op (every ``aget``/``aput``/``asearch``/...) joins the ops other tasks of
+        this loop issue meanwhile in one batch (`_coalesce.Coalescer`); at most the pool's
+        size of batches run at once, so a burst never waits in the pool's queue.
+        """
         ops = list(ops)
+        if len(ops) == 1:
+            results = [await self._coalescer.submit(ops[0])]
+        else:
+            async with self._coalescer.slot():
+                results = await self._abatch_now(ops)
+        if self._usage is not None and self._usage.due():
+            await self.flush_usage()
+        return results
+
+    async def _abatch_now(self, ops: Sequence[Op]) -> list[Result]:
         return await self._run(lambda: self._batch_plan(ops))
+
+    async def flush_usage(self) -> None:
+        """Async twin of `PgVectorStore.flush_usage`."""
+        if self._usage is None:
+            return
+        pending = self._usage.take()
+        if not len(pending):
+            return
+        try:
+            await self._run(lambda: self._usage_flush_plan(pending))
+        except psycopg.Error as exc:
+            self._usage.restore(pending)
+            logger.warning("usage_flush_failed", extra={"error": type(exc).__name__})
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Sync bridge for other threads: runs `abatch` on the store's event loop."""
@@ -246,6 +286,9 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
         await self._run(self._setup_checks_plan)
         async with self._borrow(self._conn) as conn:
             await arun_migrations(conn, MIGRATIONS, schema=self.schema, table=MIGRATIONS_TABLE)
+            await arun_migrations(
+                conn, QUALITY_PG_MIGRATIONS, schema=self.schema, table=QUALITY_MIGRATIONS_TABLE
+            )
             if self.index is not None and self.index.has_vectors:
                 await arun_migrations(
                     conn,

@@ -52,6 +52,14 @@ from psycopg import sql
 
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._filters import validate_filter
+from langgraph_hybrid_memory._quality import (
+    Candidate,
+    check_importance,
+    content_hash,
+    fetch_sizes,
+    rank_and_collapse,
+)
+from langgraph_hybrid_memory._usage import Pending, UsageRecorder, sorted_hits
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     InvalidValueError,
@@ -185,6 +193,9 @@ class WriteGuard:
 
     table: sql.Composable
     times: Sequence[float]
+    notify: tuple[str, str] | None = None
+    """``(channel, payload)``: a ``pg_notify`` in the same statement, delivered at its commit
+    (other `HybridStore` instances refresh their caches, `hybridstore._invalidation`)."""
 
 
 def _need_oids(oids: tuple[int, int] | None) -> tuple[int, int]:
@@ -257,8 +268,11 @@ class BasePgVectorStore:
         self._rows_estimate: tuple[tuple[float, int, int], float] | None = None
         self._index_name = sql.Identifier(schema, VECTOR_INDEX_NAME).as_string(None)
         # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
-        self._write_queries: dict[tuple[bool, bool, str | None], str] = {}
+        self._write_queries: dict[tuple[bool, bool, str | None, bool], str] = {}
         self._vector_oids: tuple[int, int] | None = None
+        self._usage: UsageRecorder | None = (
+            UsageRecorder(index.usage) if index is not None and index.usage.active else None
+        )
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -279,10 +293,11 @@ class BasePgVectorStore:
         """Checks before the migrations: pgvector present, existing vectors table compatible."""
         if self.index is not None and self.index.has_vectors:
             rows = yield Sql(PGVECTOR_AVAILABLE)
-            if not rows or (rows[0]["installed"] is None and not rows[0]["available"]):
+            if not rows or (rows[0]["installed"] is None and not rows[0].get("creatable")):
                 from langgraph_hybrid_memory.errors import PgVectorMissingError
 
-                raise PgVectorMissingError(pgvector_missing_message())
+                available = bool(rows and rows[0]["available"])
+                raise PgVectorMissingError(pgvector_missing_message(available))
             rows = yield Sql(EMBEDDING_COLUMN_TYPE, (self.schema,))
             check_embedding_column(self.index, rows, self.schema)
 
@@ -342,6 +357,8 @@ class BasePgVectorStore:
                 puts[(tuple(op.namespace), str(op.key))] = op
             else:
                 raise TypeError(f"unknown store operation {type(op).__name__}")
+        if self.index is not None:
+            check_importance(list(puts.values()), self.index.quality)
         prepared = [self._prepare_put(op) for op in puts.values()]
         put_vectors: np.ndarray = np.zeros((0, 0))
         put_texts = [t for p in prepared for _, t in p.fields]
@@ -358,17 +375,86 @@ class BasePgVectorStore:
                 )
                 query_vectors = {i: v for (i, _), v in zip(need, vecs, strict=True)}
         # Reads see the state before this batch's writes.
+        usage = self._usage
         if gets:
             found = yield from self._get_plan([op for _, op in gets])
             for (i, _), item in zip(gets, found, strict=True):
                 results[i] = item
+            if usage is not None:
+                usage.hit([self._usage_key(it) for it in found if it is not None])
         for i, op in searches:
-            results[i] = yield from self._search_plan(op, query_vectors.get(i))
+            started = time.perf_counter()
+            hits = yield from self._search_plan(op, query_vectors.get(i))
+            results[i] = hits
+            if usage is not None:
+                self._record_search(usage, op, hits, time.perf_counter() - started)
         for i, op in lists:
             results[i] = yield from self._list_plan(op)
         if prepared:
             yield from self._put_plan(prepared, put_vectors)
         return results
+
+    # -- access tracking and query log (`_usage`) ---------------------------------------------
+
+    def _usage_key(self, item: Item) -> tuple[str, tuple[str, ...], str]:
+        ns = tuple(item.namespace)
+        return (scope_of(ns, self.scope_depth), ns, item.key)
+
+    def _record_search(
+        self, usage: UsageRecorder, op: SearchOp, hits: list[SearchItem], seconds: float
+    ) -> None:
+        usage.hit([self._usage_key(h) for h in hits])
+        prefix = tuple(op.namespace_prefix)
+        mode = cast(ResolvedIndex, self.index).mode if op.query else "recent"
+        scope = ".".join(prefix[: self.scope_depth])
+        usage.query(scope, prefix, op.query, len(hits), seconds * 1000.0, mode)
+
+    def _usage_flush_plan(self, pending: Pending) -> Plan[None]:
+        """ONE statement: the summed hits upserted into ``item_access`` in key order (no item
+        row is locked, so no writer waits), the query log appended, old log rows deleted."""
+        hits = sorted_hits(pending)
+        q = pending.queries
+        cfg = cast(ResolvedIndex, self.index).usage
+        access = sql.Identifier(self.schema, "item_access")
+        qlog = sql.Identifier(self.schema, "query_log")
+        yield Sql(
+            sql.SQL(
+                "WITH acc AS (INSERT INTO {access} AS a "
+                "(scope, namespace, key, access_count, last_accessed_at) "
+                "SELECT h.scope, string_to_array(h.ns, '.'), h.key, h.n, h.t FROM "
+                "unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::timestamptz[]) "
+                "WITH ORDINALITY AS h(scope, ns, key, n, t, ord) ORDER BY h.ord "
+                "ON CONFLICT (scope, namespace, key) DO UPDATE SET "
+                "access_count = a.access_count + excluded.access_count, "
+                "last_accessed_at = greatest(a.last_accessed_at, excluded.last_accessed_at) "
+                "RETURNING 1), "
+                "ql AS (INSERT INTO {qlog} (scope, namespace_prefix, query, result_count, "
+                "latency_ms, mode, created_at) SELECT q.scope, string_to_array(q.ns, '.'), "
+                "q.query, q.n, q.ms, q.mode, q.t FROM unnest(%s::text[], %s::text[], %s::text[], "
+                "%s::int[], %s::float8[], %s::text[], %s::timestamptz[]) "
+                "AS q(scope, ns, query, n, ms, mode, t) RETURNING 1), "
+                "old AS (DELETE FROM {qlog} WHERE %s AND "
+                "created_at < now() - make_interval(secs => %s) RETURNING 1) "
+                "SELECT (SELECT count(*) FROM acc) + (SELECT count(*) FROM ql) "
+                "+ (SELECT count(*) FROM old) AS n"
+            ).format(access=access, qlog=qlog),
+            (
+                [k[0] for k, _ in hits],
+                [".".join(k[1]) for k, _ in hits],
+                [k[2] for k, _ in hits],
+                [n for _, (n, _) in hits],
+                [t for _, (_, t) in hits],
+                [e.scope for e in q],
+                [".".join(e.prefix) for e in q],
+                [e.query for e in q],
+                [e.results for e in q],
+                [e.latency_ms for e in q],
+                [e.mode for e in q],
+                [e.at for e in q],
+                cfg.log_queries,
+                cfg.retention_days * 86400.0,
+            ),
+        )
 
     # -- get ---------------------------------------------------------------------------------
 
@@ -400,14 +486,21 @@ class BasePgVectorStore:
         return out
 
     def _refresh_plan(self, rows: Sequence[Mapping[str, Any]]) -> Plan[None]:
+        # TTL refresh on read never waits for a row lock (invariant 9): rows a writer holds
+        # are skipped (`SKIP LOCKED`), the writer is never blocked behind a read, and the read
+        # cannot join a lock cycle (it waits for nothing). A skipped row was just written, so
+        # its expiry moved anyway, or the next read refreshes it. Without this, 4 threads x 20
+        # refreshing searches of 50 items deadlocked 3 times (UPDATE locks rows in scan order).
         yield Sql(
             sql.SQL(
                 "UPDATE {items} i "
                 "SET expires_at = now() + make_interval(secs => i.ttl_minutes * 60) "
-                "FROM unnest(%s::text[], %s::text[], %s::text[]) AS q(scope, ns, key) "
-                "WHERE i.scope = q.scope AND i.key = q.key "
-                "AND i.namespace = string_to_array(q.ns, '.')::text[] "
-                "AND i.ttl_minutes IS NOT NULL"
+                "FROM (SELECT j.scope, j.namespace, j.key FROM {items} j "
+                "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS q(scope, ns, key) "
+                "ON j.scope = q.scope AND j.key = q.key "
+                "AND j.namespace = string_to_array(q.ns, '.')::text[] "
+                "WHERE j.ttl_minutes IS NOT NULL FOR UPDATE OF j SKIP LOCKED) s "
+                "WHERE i.scope = s.scope AND i.namespace = s.namespace AND i.key = s.key"
             ).format(items=self._t_items),
             (
                 [r["scope"] for r in rows],
@@ -452,10 +545,85 @@ class BasePgVectorStore:
         )
 
     def _search_plan(self, op: SearchOp, query_vector: np.ndarray | None) -> Plan[list[SearchItem]]:
+        if op.limit + op.offset == 0:
+            return []
+        if self.index is not None and self.index.quality.active:
+            scored = yield from self._quality_rows_plan(op, query_vector)
+        else:
+            scored = yield from self._search_rows_plan(op, query_vector)
+        if op.refresh_ttl:
+            stale = [r for r, _ in scored if r["ttl_minutes"] is not None]
+            if stale:
+                yield from self._refresh_plan(stale)
+        return [row_to_search_item(r, s) for r, s in scored]
+
+    def _quality_rows_plan(
+        self, op: SearchOp, query_vector: np.ndarray | None
+    ) -> Plan[list[tuple[Mapping[str, Any], float | None]]]:
+        """`_search_rows_plan` with ``index["collapse"]``/``index["ranking"]`` applied
+        (`_quality`): candidates are fetched from offset 0, `fetch_sizes(want)` of them, doubled
+        while the collapsed page is short and the scope has more."""
+        idx = cast(ResolvedIndex, self.index)
+        cfg = idx.quality
+        want = op.limit + op.offset
+        fetch = fetch_sizes(want)
+        while True:
+            raw = yield from self._search_rows_plan(
+                op._replace(limit=fetch, offset=0), query_vector
+            )
+            vectors: dict[tuple[str, tuple[str, ...], str], np.ndarray] = {}
+            if cfg.needs_vectors and idx.has_vectors and raw:
+                vectors = yield from self._item_vectors_plan([r for r, _ in raw])
+            cands = [
+                Candidate(
+                    item=row_to_search_item(r, s),
+                    hash=content_hash([t for _, t in indexed_texts(idx, r["value"], None)[0]]),
+                    vector=vectors.get(item_key(r)),
+                    extra=r,
+                )
+                for r, s in raw
+            ]
+            ordered = rank_and_collapse(cands, cfg, query=bool(op.query))
+            if len(ordered) >= want or len(raw) < fetch:
+                return [(c.extra, c.item.score) for c in ordered[op.offset : want]]
+            fetch *= 2
+
+    def _item_vectors_plan(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> Plan[dict[tuple[str, tuple[str, ...], str], np.ndarray]]:
+        """Each item's stored vectors (mean of its fields): one statement."""
+        found = yield Sql(
+            sql.SQL(
+                # Binary (pgvector's send format: int16 dims, int16 0, big-endian floats): a
+                # float4[] would be parsed from text, 384 floats per row.
+                "SELECT v.scope, v.namespace, v.key, {send}(v.embedding) AS emb FROM {vectors} v "
+                "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS q(scope, ns, key) "
+                "ON v.scope = q.scope AND v.key = q.key "
+                "AND v.namespace = string_to_array(q.ns, '.')::text[]"
+            ).format(
+                vectors=self._t_vectors,
+                send=sql.Identifier(f"{cast(ResolvedIndex, self.index).vector_type}_send"),
+            ),
+            (
+                [r["scope"] for r in rows],
+                [".".join(r["namespace"]) for r in rows],
+                [r["key"] for r in rows],
+            ),
+            replica=True,
+        )
+        fmt = ">f2" if cast(ResolvedIndex, self.index).vector_type == "halfvec" else ">f4"
+        acc: dict[tuple[str, tuple[str, ...], str], list[np.ndarray]] = {}
+        for r in found:
+            vec = np.frombuffer(bytes(r["emb"]), dtype=fmt, offset=4).astype(np.float32)
+            acc.setdefault(item_key(r), []).append(vec)
+        return {k: np.mean(v, axis=0).astype(np.float32) for k, v in acc.items()}
+
+    def _search_rows_plan(
+        self, op: SearchOp, query_vector: np.ndarray | None
+    ) -> Plan[list[tuple[Mapping[str, Any], float | None]]]:
+        """The search's page as (row, score), best first (no TTL refresh)."""
         idx = self.index
         want = op.limit + op.offset
-        if want == 0:
-            return []
         conds, params = self._scope_conditions(op)
         if not op.query or idx is None:
             rows = yield Sql(
@@ -467,7 +635,7 @@ class BasePgVectorStore:
                 [*params, op.limit, op.offset],
                 replica=True,
             )
-            scored: list[tuple[Mapping[str, Any], float | None]] = [(r, None) for r in rows]
+            scored: Sequence[tuple[Mapping[str, Any], float | None]] = [(r, None) for r in rows]
         else:
             vector_hits, keyword_hits = yield from self._ranked_candidates(
                 op, query_vector, want, conds, params
@@ -479,11 +647,7 @@ class BasePgVectorStore:
             else:
                 scored = list(fuse_rrf([vector_hits, keyword_hits]))
             scored = scored[op.offset : want]
-        if op.refresh_ttl:
-            stale = [r for r, _ in scored if r["ttl_minutes"] is not None]
-            if stale:
-                yield from self._refresh_plan(stale)
-        return [row_to_search_item(r, s) for r, s in scored]
+        return list(scored)
 
     def _ranked_candidates(
         self,
@@ -746,8 +910,13 @@ class BasePgVectorStore:
                 [p.key for _, p in rows],
             ]
 
-        # Parameters in the order of the placeholders of `_write_query`.
-        params: list[Any] = []
+        # Parameters in the order of the placeholders of `_write_query`; first the keys whose
+        # advisory locks the statement takes (every key it writes, puts and deletes alike).
+        params: list[Any] = [
+            KEY_LOCK_CLASS,
+            [".".join(p.namespace) for p in prepared],
+            [p.key for p in prepared],
+        ]
         if upserts:
             params += [
                 *keys(upserts),
@@ -779,19 +948,50 @@ class BasePgVectorStore:
             params += keys(deletes)
             if guard is not None:
                 params.append([times[n] for n, _ in deletes])
+        notify = guard.notify if guard is not None else None
+        if notify is not None:
+            params += list(notify)
         table = guard.table if guard is not None else None
-        shape = (bool(upserts), bool(deletes), table.as_string(None) if table else None)
+        shape = (
+            bool(upserts),
+            bool(deletes),
+            table.as_string(None) if table else None,
+            notify is not None,
+        )
         query = self._write_queries.get(shape)
         if query is None:
-            query = self._write_queries[shape] = self._write_query(shape[0], shape[1], table)
+            query = self._write_queries[shape] = self._write_query(
+                shape[0], shape[1], table, notify=shape[3]
+            )
         return Sql(query, params)
 
-    def _write_query(self, upserts: bool, deletes: bool, tombstones: sql.Composable | None) -> str:
+    def _write_query(
+        self,
+        upserts: bool,
+        deletes: bool,
+        tombstones: sql.Composable | None,
+        *,
+        notify: bool = False,
+    ) -> str:
         """The text of `_write_sql`'s statement for one shape (cached: it is built once)."""
         idx = self.index
         vec = idx is not None and idx.has_vectors
         guard = tombstones is not None
-        ctes: list[sql.Composable] = []
+        # The global lock order (invariant 9): before touching any row, the statement takes a
+        # transaction-scoped advisory lock per written key, in ascending order of the key's
+        # hash. Two of our writes that share a key queue on the lowest shared lock instead of
+        # each holding one row the other wants (2 of 40 opposite-order batches deadlocked
+        # without it); rows are only touched under their key's lock, so row-lock waits between
+        # our statements cannot form a cycle. A hash collision only serializes two writers.
+        # The main query reads `locks` (an InitPlan), so it runs before the data-modifying CTEs,
+        # which PostgreSQL runs after the main query, in the order they are listed.
+        ctes: list[sql.Composable] = [
+            sql.SQL(
+                "locks AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s::int4, l.h) "
+                "FROM (SELECT DISTINCT hashtext(k.ns || chr(1) || k.key) AS h "
+                "FROM unnest(%s::text[], %s::text[]) AS k(ns, key) ORDER BY 1) l)"
+            )
+        ]
         if upserts:
             refused = (
                 sql.SQL(
@@ -899,10 +1099,17 @@ class BasePgVectorStore:
                         "SET deleted_at = greatest(t.deleted_at, excluded.deleted_at))"
                     ).format(t=tombstones)
                 )
+        notified = sql.SQL("")
+        if notify:
+            ctes.append(sql.SQL("notice AS MATERIALIZED (SELECT pg_notify(%s, %s))"))
+            notified = sql.SQL(", (SELECT count(*) FROM notice) AS notified")
         written = sql.SQL("(SELECT count(*) FROM puts)" if upserts else "0")
         return (
-            sql.SQL("WITH {ctes} SELECT {written} AS written")
-            .format(ctes=sql.SQL(", ").join(ctes), written=written)
+            sql.SQL(
+                "WITH {ctes} SELECT (SELECT count(*) FROM locks) AS locked{notified}, "
+                "{written} AS written"
+            )
+            .format(ctes=sql.SQL(", ").join(ctes), written=written, notified=notified)
             .as_string(None)
         )
 
@@ -1077,6 +1284,10 @@ class BasePgVectorStore:
             if len(rows) < batch_size:
                 return total
 
+
+# Class id of the per-key advisory locks of the write statement (`_write_query`): the two-int
+# lock space, apart from the migrations' bigint locks. "lghm" in ASCII.
+KEY_LOCK_CLASS = 0x6C67686D
 
 # Table size from the planner's statistics, and the HNSW index's build settings (one pass over
 # its reloptions; NULL when the index does not say).

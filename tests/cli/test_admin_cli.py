@@ -54,6 +54,7 @@ def test_help_for_every_command() -> None:
         "forget",
         "prune",
         "sweep",
+        "dedup",
     ):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, result.output
@@ -75,6 +76,8 @@ def test_setup_list_creates_nothing_then_setup_creates_everything(
         "tombstones",
         "embedding cache",
         "store tombstones",
+        "memory quality",
+        "session log",
     }
     assert all(r["pending"] and not r["applied"] for r in rows)
     with psycopg.connect(pg_url) as conn:
@@ -95,6 +98,10 @@ def test_setup_list_creates_nothing_then_setup_creates_everything(
             "memory.items",
             "memory.vectors",
             "memory.embedding_cache",
+            "memory.memory_duplicates",
+            "memory.item_access",
+            "memory.query_log",
+            "memory.session_log",
             "public.checkpoints",
             "public.checkpoint_writes",
             "public.lghm_checkpoint_tombstones",
