@@ -35,6 +35,9 @@ logger = logging.getLogger("langgraph_hybrid_memory")
 DEFAULT_OPENAI_EMBEDDINGS = "openai:text-embedding-3-small"
 DEFAULT_POOL_SIZE = 20
 DEFAULT_DATA_DIR = Path(".memory")
+DEFAULT_API_MAX_BODY_BYTES = 1_048_576
+# An admin token shorter than this is guessable; `secrets.token_urlsafe(32)` gives 43 characters.
+MIN_API_TOKEN_CHARS = 16
 _MAX_POOL_SIZE = 1000
 
 
@@ -145,6 +148,11 @@ class MemoryConfig:
     openai_api_key_set: bool = False
     """Whether ``OPENAI_API_KEY`` is set. Only its presence is recorded: langchain-openai reads the
     key itself, so the secret never passes through this package."""
+    api_token: str | None = field(default=None, repr=False)
+    """The HTTP API's admin bearer token and the secret user tokens are derived from
+    (``LGHM_API_TOKEN``, at least 16 characters); never in `repr`, logs or responses."""
+    api_max_body_bytes: int = DEFAULT_API_MAX_BODY_BYTES
+    """Largest request body the HTTP API accepts (``LGHM_API_MAX_BODY_BYTES``); larger: 413."""
 
     def __post_init__(self) -> None:
         if self.memory_type not in MEMORY_TYPES:
@@ -168,6 +176,21 @@ class MemoryConfig:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
         if self.embeddings is not None:
             _validate_embeddings_spec(self.embeddings)
+        if self.api_token is not None and len(self.api_token) < MIN_API_TOKEN_CHARS:
+            raise ConfigError(
+                f"LGHM_API_TOKEN is {len(self.api_token)} characters; use at least "
+                f"{MIN_API_TOKEN_CHARS} (e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
+        if (
+            isinstance(self.api_max_body_bytes, bool)
+            or not isinstance(self.api_max_body_bytes, int)
+            or self.api_max_body_bytes < 1024
+        ):
+            raise ConfigError(
+                f"LGHM_API_MAX_BODY_BYTES={self.api_max_body_bytes!r}; use an integer of at "
+                "least 1024"
+            )
         ttl = self.session_ttl_hours
         if (
             isinstance(ttl, bool)
@@ -189,7 +212,8 @@ class MemoryConfig:
         Variables: ``MEMORY_TYPE``, ``DATABASE_URL`` (or ``POSTGRES_HOST``, ``POSTGRES_PORT``,
         ``POSTGRES_DB``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_SSL``),
         ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``,
-        ``MEMORY_TTL_HOURS``, ``MEMORY_MAX_CONTEXT_LENGTH``, ``OPENAI_API_KEY``.
+        ``MEMORY_TTL_HOURS``, ``MEMORY_MAX_CONTEXT_LENGTH``, ``OPENAI_API_KEY``,
+        ``LGHM_API_TOKEN``, ``LGHM_API_MAX_BODY_BYTES``.
         ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
 
         Raises:
@@ -244,6 +268,17 @@ class MemoryConfig:
                     f"MEMORY_MAX_CONTEXT_LENGTH={cap!r} is not an integer; use 1 to 100000"
                 ) from None
         values["openai_api_key_set"] = bool(env.get("OPENAI_API_KEY", "").strip())
+        api_token = env.get("LGHM_API_TOKEN", "").strip()
+        if api_token:
+            values["api_token"] = api_token
+        max_body = env.get("LGHM_API_MAX_BODY_BYTES", "").strip()
+        if max_body:
+            try:
+                values["api_max_body_bytes"] = int(max_body)
+            except ValueError:
+                raise ConfigError(
+                    f"LGHM_API_MAX_BODY_BYTES={max_body!r} is not an integer of bytes"
+                ) from None
         values.update(overrides)
         return cls(**values)
 
@@ -307,7 +342,8 @@ class MemoryConfig:
         return (
             f"MemoryConfig(memory_type={self.memory_type!r}, database_url={url!r}, "
             f"read_url={read!r}, pool_size={self.pool_size}, data_dir={str(self.data_dir)!r}, "
-            f"embeddings={self.embeddings!r}, openai_api_key_set={self.openai_api_key_set})"
+            f"embeddings={self.embeddings!r}, openai_api_key_set={self.openai_api_key_set}, "
+            f"api_token_set={self.api_token is not None})"
         )
 
 

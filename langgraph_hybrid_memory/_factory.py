@@ -40,7 +40,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -81,6 +81,18 @@ from langgraph_hybrid_memory.localstore import LocalIndexConfig, LocalStore
 from langgraph_hybrid_memory.store import PgVectorIndexConfig, PgVectorStore
 from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
 
+if TYPE_CHECKING:
+    from langgraph_hybrid_memory.admin import (
+        AdminContext,
+        ForgetReport,
+        MemoryHit,
+        PruneReport,
+        StatsReport,
+        StatusReport,
+        SweepReport,
+        ThreadInfo,
+    )
+
 __all__ = ["Memory", "aopen_memory", "open_memory"]
 
 logger = logging.getLogger("langgraph_hybrid_memory")
@@ -106,6 +118,7 @@ class Memory:
     embeddings: CachedEmbeddings | None = None
     """The (cached) embedding model the store uses, or None (keyword search only)."""
     _extra_status: Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
+    _pg_url: str | None = field(default=None, repr=False)
     sessions: SessionLog | AsyncSessionLog | None = None
     """The session interaction log on this setup's tier (`SessionLog` from `open_memory`,
     `AsyncSessionLog` from `aopen_memory`): PostgreSQL in ``postgres``/``hybrid`` mode, the
@@ -134,6 +147,68 @@ class Memory:
         if self._extra_status is not None:
             out.update(self._extra_status())
         return out
+
+    # -- operations (`langgraph_hybrid_memory.admin`) on this memory -------------------------
+
+    def admin(self) -> AdminContext:
+        """An `AdminContext` on this memory's configuration, PostgreSQL and model, for the
+        operations of `langgraph_hybrid_memory.admin`."""
+        from langgraph_hybrid_memory.admin import AdminContext
+
+        return AdminContext(self.config, embeddings=self.embeddings, database_url=self._pg_url)
+
+    def forget_user(self, user: str, *, dry_run: bool = False) -> ForgetReport:
+        """Erase one user everywhere (memories, threads, outbox entries, cache rows) and return
+        what was removed: `langgraph_hybrid_memory.admin.forget_user`."""
+        from langgraph_hybrid_memory.admin import forget_user
+
+        return forget_user(self.admin(), user, dry_run=dry_run)
+
+    def stats(self) -> StatsReport:
+        """Counts per tier: `langgraph_hybrid_memory.admin.stats`."""
+        from langgraph_hybrid_memory.admin import stats
+
+        return stats(self.admin())
+
+    def health(self) -> StatusReport:
+        """Migrations, indexes, outbox and problems: `langgraph_hybrid_memory.admin.status`."""
+        from langgraph_hybrid_memory.admin import status
+
+        return status(self.admin())
+
+    def recent(self, user: str | None = None, *, limit: int = 10) -> list[MemoryHit]:
+        """The latest memories: `langgraph_hybrid_memory.admin.recent`."""
+        from langgraph_hybrid_memory.admin import recent
+
+        return recent(self.admin(), user=user, limit=limit)
+
+    def user_threads(self, user: str, *, limit: int = 100) -> list[ThreadInfo]:
+        """A user's threads with checkpoint counts per tier and their latest state."""
+        from langgraph_hybrid_memory.admin import user_threads
+
+        # An async saver's sync methods must not be driven from here (its loop may be ours).
+        sync_saver = (
+            None if type(self.checkpointer).__name__.startswith("Async") else self.checkpointer
+        )
+        return user_threads(self.admin(), user, saver=sync_saver, limit=limit)
+
+    def prune(
+        self,
+        *,
+        keep_last: int | None = None,
+        older_than: float | str | None = None,
+        apply: bool = False,
+    ) -> PruneReport:
+        """Delete old checkpoints (a dry run unless `apply`): `admin.prune`."""
+        from langgraph_hybrid_memory.admin import prune
+
+        return prune(self.admin(), keep_last=keep_last, older_than=older_than, apply=apply)
+
+    def sweep(self, *, dry_run: bool = False) -> SweepReport:
+        """Delete expired memories on both tiers: `admin.sweep`."""
+        from langgraph_hybrid_memory.admin import sweep
+
+        return sweep(self.admin(), dry_run=dry_run)
 
     def _keyword(self) -> bool:
         return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"
@@ -307,7 +382,7 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
         run_migrations(
             conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
         )
-    memory = Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url))
+    memory = Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
     memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)))
     return memory
 
@@ -337,7 +412,7 @@ async def _aopen_postgres(
         await arun_migrations(
             conn, POSTGRES_MIGRATIONS, schema=CHECKPOINT_SCHEMA, table=POSTGRES_MIGRATIONS_TABLE
         )
-    memory = Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url))
+    memory = Memory(cfg, AsyncPostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
     # AsyncSessionLog runs the sync log in worker threads: it needs a (small) sync pool.
     session_pool = make_pool(url, max_size=2, name="lghm-sessions")
     stack.push_async_callback(asyncio.to_thread, session_pool.close)
@@ -419,7 +494,7 @@ def _hybrid_parts(
         assert remote_cache is not None
         remote_cache.setup()
         saver.setup()
-    memory = Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store))
+    memory = Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store), _pg_url=url)
     # On PostgreSQL, as the memories; while it is unreachable the log's calls raise (and
     # health_check() says so) rather than keep a second, local history.
     memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)), setup=reachable)

@@ -12,6 +12,7 @@ from langgraph_hybrid_memory.cli._admin import register as _register_admin
 from langgraph_hybrid_memory.cli._context import CliContext
 from langgraph_hybrid_memory.cli._forget import register as _register_forget
 from langgraph_hybrid_memory.cli._quality_cmds import register as _register_quality
+from langgraph_hybrid_memory.cli._serve import register as _register_serve
 from langgraph_hybrid_memory.cli._transfer_cmds import register as _register_transfer
 
 __all__ = ["CliContext", "app", "main"]
@@ -27,6 +28,7 @@ _register_admin(app)
 _register_forget(app)
 _register_transfer(app)
 _register_quality(app)
+_register_serve(app)
 
 
 @app.command()

@@ -1,45 +1,19 @@
-"""`lghm dedup` and the ``--queries`` part of `lghm stats`: thin renderers of the library calls
-`_dedup.dedup` and `_querylog.query_stats`."""
+"""`lghm dedup` and the ``--queries`` part of `lghm stats`: thin renderers of `admin.dedup`
+and `admin.query_stats`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Annotated, Any
 
-import psycopg
 import typer
-from langgraph.store.base import BaseStore
 
-from langgraph_hybrid_memory._dedup import dedup as dedup_call
+from langgraph_hybrid_memory import admin
 from langgraph_hybrid_memory._dedup import report_rows
 from langgraph_hybrid_memory._quality import DEFAULT_THRESHOLD
-from langgraph_hybrid_memory.cli._context import (
-    CliContext,
-    config_or_fail,
-    fail,
-    get_context,
-    print_json,
-    print_table,
-)
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.cli._context import print_json, print_table
 
-__all__ = ["dedup", "register"]
-
-
-@contextmanager
-def _store(cli: CliContext) -> Iterator[BaseStore]:
-    """hybrid: a `HybridStore` (its deletes write tombstones); otherwise the agent's store."""
-    if cli.cfg.memory_type == "hybrid":
-        from langgraph_hybrid_memory.hybridstore import HybridStore
-
-        with HybridStore(cli.sqlite_path, cli.pg_url(), index=cli.store_index()) as store:  # type: ignore[arg-type]
-            yield store
-        return
-    from langgraph_hybrid_memory.cli._admin import open_store
-
-    with open_store(cli) as store:
-        yield store
+__all__ = ["dedup", "register", "render_usage"]
 
 
 def dedup(
@@ -54,15 +28,9 @@ def dedup(
 ) -> None:
     """Merge one user's duplicate memories: keep the newest, record the others (dry run unless
     --yes)."""
-    cli = get_context(ctx)
-    config_or_fail(cli)
-    try:
-        with _store(cli) as store:
-            report = dedup_call(store, user, threshold=threshold, apply=yes)
-    except (psycopg.Error, ConfigError) as exc:
-        from langgraph_hybrid_memory.cli._admin import _safe
+    from langgraph_hybrid_memory.cli._admin import run
 
-        raise fail(_safe(exc, cli)) from None
+    report = run(ctx, lambda cli: admin.dedup(cli, user, threshold=threshold, apply=yes))
     rows = report_rows(report)
     if as_json:
         out: dict[str, Any] = {
@@ -101,24 +69,8 @@ def dedup(
         typer.echo("dry run: nothing changed; run again with --yes to merge")
 
 
-def render_usage(cli: CliContext, as_json: bool) -> None:
-    """``lghm stats --queries``: `pg_usage_stats` / `local_usage_stats` per tier, rendered."""
-    from dataclasses import asdict
-
-    from langgraph_hybrid_memory._querystats import local_usage_stats, pg_usage_stats
-    from langgraph_hybrid_memory.cli._admin import _safe
-
-    out: dict[str, Any] = {}
-    try:
-        if cli.uses_postgres:
-            with cli.pg() as conn:
-                out["postgres"] = pg_usage_stats(conn, cli.schema)
-        if cli.cfg.memory_type == "sqlite":
-            with cli.local_read() as lconn:
-                if lconn is not None:
-                    out["local"] = local_usage_stats(lconn)
-    except (psycopg.Error, ConfigError) as exc:
-        raise fail(_safe(exc, cli)) from None
+def render_usage(out: dict[str, admin.QueryStats], as_json: bool) -> None:
+    """``lghm stats --queries``: `admin.query_stats` per tier, rendered."""
     if as_json:
         print_json({tier: asdict(s) for tier, s in out.items()})
         return

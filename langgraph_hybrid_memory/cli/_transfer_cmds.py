@@ -1,4 +1,4 @@
-"""`lghm migrate`, `lghm export`, `lghm import`."""
+"""`lghm migrate`, `lghm export`, `lghm import`: renderers of `admin.migrate`."""
 
 from __future__ import annotations
 
@@ -6,24 +6,16 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from langgraph_hybrid_memory._transfer import (
-    TransferReport,
-    copy_items,
-    copy_threads,
-    export_jsonl,
-    import_jsonl,
-    iter_items,
-    list_thread_ids,
-)
-from langgraph_hybrid_memory.cli._context import CliContext, get_context
-from langgraph_hybrid_memory.cli._endpoints import Endpoint, open_backends, parse_endpoint
+from langgraph_hybrid_memory import admin
+from langgraph_hybrid_memory.admin import Endpoint, parse_endpoint
+from langgraph_hybrid_memory.cli._context import get_context
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
 console = Console(stderr=True)
@@ -32,17 +24,14 @@ WhatOption = Annotated[str, typer.Option("--what", help="threads, items or all",
 JsonOption = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
 
 
-def _parse_what(what: str) -> tuple[bool, bool]:
-    if what not in ("threads", "items", "all"):
-        raise typer.BadParameter("use threads, items or all", param_hint="--what")
-    return what in ("threads", "all"), what in ("items", "all")
+def _parse_what(what: str) -> admin.What:
+    if what in ("threads", "items", "all"):
+        return cast(admin.What, what)
+    raise typer.BadParameter("use threads, items or all", param_hint="--what")
 
 
 @contextmanager
-def _progress(enabled: bool, label: str) -> Iterator[Any]:
-    if not enabled:
-        yield lambda n: None
-        return
+def _progress(label: str) -> Iterator[Any]:
     columns = (
         TextColumn(label),
         BarColumn(),
@@ -66,15 +55,14 @@ def _print_report(title: str, report: dict[str, Any], as_json: bool) -> None:
     Console().print(table)
 
 
-def _source_counts(backends: Any, threads: bool, items: bool) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    if threads and backends.saver is not None:
-        ids = list_thread_ids(backends.saver)
-        counts["threads"] = len(ids)
-        counts["checkpoints"] = sum(1 for _ in backends.saver.list(None))
-    if items and backends.store is not None:
-        counts["items"] = sum(1 for _ in iter_items(backends.store))
-    return counts
+def _title(src: Endpoint, dst: Endpoint, dry_run: bool) -> str:
+    if dry_run:
+        return f"would move: {src.describe()} -> {dst.describe()}"
+    if dst.kind == "jsonl":
+        return f"exported: {src.describe()} -> {dst.describe()}"
+    if src.kind == "jsonl":
+        return f"imported: {src.describe()} -> {dst.describe()}"
+    return f"moved: {src.describe()} -> {dst.describe()}"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -102,93 +90,15 @@ def migrate(
     cli = get_context(ctx)
     try:
         src, dst = parse_endpoint(source, option="--from"), parse_endpoint(target, option="--to")
-        threads, items = _parse_what(what)
-        report = _migrate(
-            src, dst, threads=threads, items=items, dry_run=dry_run, show=not as_json, cli=cli
+        progress = None if as_json else _progress
+        report = admin.migrate(
+            cli, src, dst, what=_parse_what(what), dry_run=dry_run, progress=progress
         )
     except (ConfigError, MissingExtraError) as exc:
         raise _fail(str(exc)) from None
-    _print_report(
-        f"{'would move' if dry_run else 'moved'}: {src.describe()} -> {dst.describe()}",
-        report,
-        as_json,
-    )
+    _print_report(_title(src, dst, dry_run), report, as_json)
     if report.get("verified") is False:
         raise typer.Exit(code=1)
-
-
-def _migrate(
-    src: Endpoint,
-    dst: Endpoint,
-    *,
-    threads: bool,
-    items: bool,
-    dry_run: bool,
-    show: bool,
-    cli: CliContext,
-) -> dict[str, Any]:
-    if src.kind == "jsonl":
-        if dst.kind == "jsonl":
-            raise ConfigError("--from and --to are both JSONL files; copy the file instead")
-        if not Path(src.location).exists():
-            raise ConfigError(f"source file {src.location!r} does not exist")
-        if dry_run:
-            return _count_jsonl(Path(src.location), threads, items)
-        with (
-            open_backends(dst, create=True, cli=cli) as target,
-            _progress(show, "importing") as tick,
-        ):
-            report = import_jsonl(
-                src.location,
-                saver=target.saver if threads else None,
-                store=target.store if items else None,
-                progress=tick,
-            )
-        return {**report.as_dict(), "verified": True}
-    with open_backends(src, create=False, cli=cli) as source:
-        expected = _source_counts(source, threads, items)
-        if dry_run:
-            return expected
-        if dst.kind == "jsonl":
-            with _progress(show, "exporting") as tick:
-                report = export_jsonl(
-                    dst.location,
-                    saver=source.saver if threads else None,
-                    store=source.store if items else None,
-                    progress=tick,
-                )
-            return {**report.as_dict(), "verified": _matches(expected, report)}
-        with open_backends(dst, create=True, cli=cli) as target:
-            total = TransferReport()
-            if threads and source.saver is not None and target.saver is not None:
-                with _progress(show, "threads") as tick:
-                    total = copy_threads(source.saver, target.saver, progress=tick)
-            if items and source.store is not None and target.store is not None:
-                with _progress(show, "memories") as tick:
-                    moved = copy_items(source.store, target.store, progress=tick)
-                total.items, total.namespaces = moved.items, moved.namespaces
-            after = _source_counts(target, threads, items)
-            verified = all(after.get(k, 0) >= v for k, v in expected.items())
-            return {**total.as_dict(), "verified": verified}
-
-
-def _matches(expected: dict[str, int], report: TransferReport) -> bool:
-    got = report.as_dict()
-    return all(got.get(k) == v for k, v in expected.items())
-
-
-def _count_jsonl(path: Path, threads: bool, items: bool) -> dict[str, int]:
-    counts = {"threads": 0, "checkpoints": 0, "items": 0}
-    thread_ids: set[str] = set()
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if '"kind": "checkpoint"' in line and threads:
-                counts["checkpoints"] += 1
-                thread_ids.add(json.loads(line)["thread_id"])
-            elif '"kind": "item"' in line and items:
-                counts["items"] += 1
-    counts["threads"] = len(thread_ids)
-    return counts
 
 
 def export(

@@ -1,4 +1,4 @@
-"""Where `lghm migrate`, `export` and `import` read from and write to.
+"""Where `migrate`, `export` and `import` (and `lghm migrate`, ...) read from and write to.
 
 An endpoint is written as ``KIND:LOCATION``:
 
@@ -31,7 +31,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from langgraph_hybrid_memory._config import redact_conninfo
-from langgraph_hybrid_memory.cli._context import CliContext
+from langgraph_hybrid_memory.admin._context import AdminContext
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 
 __all__ = ["Backends", "Endpoint", "open_backends", "parse_endpoint"]
@@ -92,14 +92,14 @@ def parse_endpoint(spec: str, *, option: str = "endpoint") -> Endpoint:
 
 @contextmanager
 def open_backends(
-    endpoint: Endpoint, *, create: bool, cli: CliContext | None = None
+    endpoint: Endpoint, *, create: bool, cli: AdminContext | None = None
 ) -> Iterator[Backends]:
     """Open the checkpointer and store behind a database endpoint.
 
     With ``create=False`` (a source) nothing is created: a missing SQLite file is an error.
     With ``create=True`` (a target) tables are set up.
     """
-    cli = cli if cli is not None else CliContext()
+    cli = cli if cli is not None else AdminContext()
     if endpoint.kind == "lghm":
         with _open_lghm(endpoint.location or cli.pg_url(), cli, create=create) as backends:
             yield backends
@@ -144,7 +144,7 @@ def open_backends(
 
 
 @contextmanager
-def _open_lghm(url: str, cli: CliContext, *, create: bool) -> Iterator[Backends]:
+def _open_lghm(url: str, cli: AdminContext, *, create: bool) -> Iterator[Backends]:
     from langgraph.checkpoint.postgres import PostgresSaver
 
     from langgraph_hybrid_memory._migrations import run_migrations
@@ -186,7 +186,7 @@ def _open_lghm(url: str, cli: CliContext, *, create: bool) -> Iterator[Backends]
 
 
 @contextmanager
-def _open_local(path: Path, cli: CliContext, *, create: bool) -> Iterator[Backends]:
+def _open_local(path: Path, cli: AdminContext, *, create: bool) -> Iterator[Backends]:
     from langgraph_hybrid_memory._sqlite import LocalDB
     from langgraph_hybrid_memory.checkpoint import HybridSaver
     from langgraph_hybrid_memory.localstore import LocalStore

@@ -1,4 +1,4 @@
-"""The parts `lghm setup` migrates, and read-only checks of their state.
+"""The parts `setup` migrates, and read-only checks of their state.
 
 PostgreSQL parts are numbered migration lists (`_migrations`), each recorded in its own table;
 local parts live in the local SQLite file and record their versions in their own tables.
@@ -22,8 +22,9 @@ from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QU
 from langgraph_hybrid_memory._session import MIGRATIONS_TABLE as SESSION_MIGRATIONS_TABLE
 from langgraph_hybrid_memory._session import PG_SESSION_MIGRATIONS
 from langgraph_hybrid_memory._sqlite import LocalDB
+from langgraph_hybrid_memory.admin._context import AdminContext, table_exists
+from langgraph_hybrid_memory.admin._results import MigrationRow
 from langgraph_hybrid_memory.checkpoint import base as cp
-from langgraph_hybrid_memory.cli._context import CliContext, table_exists
 from langgraph_hybrid_memory.hybridstore import base as hs
 from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.localstore import base as ls
@@ -45,41 +46,41 @@ class PgPart:
     migrations: list[Migration]
 
 
-def pg_parts(cli: CliContext) -> list[PgPart]:
+def pg_parts(ctx: AdminContext) -> list[PgPart]:
     """Every PostgreSQL part, in the order `setup` runs them."""
-    parts = [PgPart("store", cli.schema, STORE_MIGRATIONS_TABLE, STORE_MIGRATIONS)]
-    model = cli.model()
+    parts = [PgPart("store", ctx.schema, STORE_MIGRATIONS_TABLE, STORE_MIGRATIONS)]
+    model = ctx.model()
     if model is not None:
-        index = cli.store_index()
+        index = ctx.store_index()
         parts.append(
             PgPart(
                 "store vectors",
-                cli.schema,
+                ctx.schema,
                 VECTOR_MIGRATIONS_TABLE,
                 vector_migrations(resolve_index({"dims": index["dims"]}, model)),
             )
         )
     parts.append(
-        PgPart("memory quality", cli.schema, QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS)
+        PgPart("memory quality", ctx.schema, QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS)
     )
     parts += [
         PgPart("checkpoints", "public", cp.POSTGRES_MIGRATIONS_TABLE, cp.POSTGRES_MIGRATIONS),
         PgPart("tombstones", "public", cp.HYBRID_MIGRATIONS_TABLE, cp.HYBRID_MIGRATIONS),
-        PgPart("embedding cache", cli.schema, CACHE_MIGRATIONS_TABLE, CACHE_MIGRATIONS),
-        PgPart("session log", cli.schema, SESSION_MIGRATIONS_TABLE, PG_SESSION_MIGRATIONS),
+        PgPart("embedding cache", ctx.schema, CACHE_MIGRATIONS_TABLE, CACHE_MIGRATIONS),
+        PgPart("session log", ctx.schema, SESSION_MIGRATIONS_TABLE, PG_SESSION_MIGRATIONS),
     ]
-    if cli.cfg.memory_type == "hybrid":
+    if ctx.cfg.memory_type == "hybrid":
         # HybridStore's delete tombstones (a replayed put older than a delete is refused).
         parts.append(
-            PgPart("store tombstones", cli.schema, hs.HYBRID_MIGRATIONS_TABLE, hs.HYBRID_MIGRATIONS)
+            PgPart("store tombstones", ctx.schema, hs.HYBRID_MIGRATIONS_TABLE, hs.HYBRID_MIGRATIONS)
         )
     return parts
 
 
-def pg_status(conn: Connection[DictRow], cli: CliContext) -> list[dict[str, Any]]:
+def pg_status(conn: Connection[DictRow], ctx: AdminContext) -> list[MigrationRow]:
     """Applied and pending versions per PostgreSQL part (read-only)."""
-    out = []
-    for part in pg_parts(cli):
+    out: list[MigrationRow] = []
+    for part in pg_parts(ctx):
         st = migration_status(conn, part.migrations, schema=part.schema, table=part.table)
         out.append(
             {
@@ -93,11 +94,11 @@ def pg_status(conn: Connection[DictRow], cli: CliContext) -> list[dict[str, Any]
     return out
 
 
-def pg_setup(conn: Connection[DictRow], cli: CliContext) -> None:
+def pg_setup(conn: Connection[DictRow], ctx: AdminContext) -> None:
     """Run every PostgreSQL part's migrations (idempotent, under advisory locks)."""
     # The store's own setup also checks pgvector, the vectors column and its settings row.
-    PgVectorStore(conn, index=cli.store_index(), schema=cli.schema).setup()  # type: ignore[arg-type]
-    for part in pg_parts(cli):
+    PgVectorStore(conn, index=ctx.store_index(), schema=ctx.schema).setup()  # type: ignore[arg-type]
+    for part in pg_parts(ctx):
         if part.name in ("store", "store vectors", "memory quality"):  # by PgVectorStore.setup()
             continue
         run_migrations(conn, part.migrations, schema=part.schema, table=part.table)
@@ -110,7 +111,7 @@ def _versions(conn: sqlite3.Connection, query: str, *params: Any) -> set[int]:
         return set()
 
 
-def local_status(conn: sqlite3.Connection | None, path: str) -> list[dict[str, Any]]:
+def local_status(conn: sqlite3.Connection | None, path: str) -> list[MigrationRow]:
     """Applied and pending versions per local part (read-only; None: the file does not exist)."""
     rows: list[tuple[str, str, set[int], int]] = []
     if conn is None:
@@ -141,10 +142,10 @@ def local_status(conn: sqlite3.Connection | None, path: str) -> list[dict[str, A
     ]
 
 
-def local_setup(cli: CliContext) -> None:
+def local_setup(ctx: AdminContext) -> None:
     """Create or migrate every local table in the configured SQLite file."""
-    cli.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    db = LocalDB.open(cli.sqlite_path)
+    ctx.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    db = LocalDB.open(ctx.sqlite_path)
     try:
         with db.transaction() as conn:
             conn.execute(cp.LOCAL_SCHEMA_TABLE)
@@ -161,11 +162,11 @@ def local_setup(cli: CliContext) -> None:
         SQLiteEmbeddingCache(db).setup()
     finally:
         db.close()
-    if cli.cfg.memory_type == "sqlite":
+    if ctx.cfg.memory_type == "sqlite":
         # MEMORY_TYPE=sqlite checkpoints with langgraph's own SqliteSaver in the same file.
         from langgraph.checkpoint.sqlite import SqliteSaver
 
-        conn = sqlite3.connect(str(cli.sqlite_path), check_same_thread=False)
+        conn = sqlite3.connect(str(ctx.sqlite_path), check_same_thread=False)
         try:
             SqliteSaver(conn).setup()
         finally:
