@@ -15,11 +15,15 @@ from langgraph_hybrid_memory.errors import (
     DimensionMismatchError,
     EmbeddedPostgresError,
     FlushTimeoutError,
+    InvalidInputError,
+    InvalidKeyError,
+    InvalidNamespaceError,
     InvalidValueError,
     MissingExtraError,
     OutboxFullError,
     PgVectorMissingError,
     PostgresUnavailableError,
+    ValueTooLargeError,
 )
 from langgraph_hybrid_memory.hybridstore import HybridStore
 from langgraph_hybrid_memory.hybridstore.aio import AsyncHybridStore
@@ -50,6 +54,9 @@ __all__ = [
     "HybridSaver",
     "HybridSaverStatus",
     "HybridStore",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidNamespaceError",
     "InvalidValueError",
     "LocalStore",
     "Memory",
@@ -62,6 +69,7 @@ __all__ = [
     "PgVectorStore",
     "PgVectorTTLConfig",
     "PostgresUnavailableError",
+    "ValueTooLargeError",
     "__version__",
     "aopen_memory",
     "open_memory",

@@ -354,9 +354,11 @@ def _hybrid_parts(
     _defer(stack, saver.close)
     store = store_cls(db, pool, index=_pg_index(cached))
     _defer(stack, store.close)
+    # The base classes' sync setup: this runs in a worker thread for the async classes too,
+    # whose own `setup` is a coroutine (as langgraph's async savers and stores).
     if reachable:
-        saver.setup()
-    store.setup(remote=reachable)
+        HybridSaver.setup(saver)
+    HybridStore.setup(store, remote=reachable)
     return Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store))
 
 
