@@ -6,6 +6,8 @@ what is checked here is what only the operations take: a user id (one namespace 
 
 from __future__ import annotations
 
+from langgraph.store.base import GetOp, InvalidNamespaceError, validate_op_namespace
+
 from langgraph_hybrid_memory.errors import ConfigError
 
 __all__ = ["MAX_LIMIT", "check_limit", "check_user_id"]
@@ -24,11 +26,15 @@ def check_user_id(user: object, argument: str = "user") -> str:
         ...
         langgraph_hybrid_memory.errors.ConfigError: --user 'a.b' is not a user id: ...
     """
-    if not isinstance(user, str) or not user or "." in user or "\x00" in user:
+    # The stores' own label rule (langgraph's), so an id accepted here is one every store takes.
+    try:
+        validate_op_namespace(GetOp(("users", user), ""))  # type: ignore[arg-type]
+    except InvalidNamespaceError:
         raise ConfigError(
             f"{argument} {user!r} is not a user id: it must be a non-empty string with no '.' "
             "and no NUL character (namespace labels cannot contain them)"
-        )
+        ) from None
+    assert isinstance(user, str)  # validate_op_namespace refuses every non-string label
     return user
 
 
