@@ -489,11 +489,13 @@ def _hybrid_parts(
     _defer(stack, store.close)
     # The store first: it checks pgvector before anything is created, so a server without it
     # fails with nothing made (PgVectorMissingError names MEMORY_EMBEDDINGS=none).
-    store.setup(remote=reachable)
+    # The base classes' sync setup: this runs in a worker thread for the async classes too,
+    # whose own `setup` is a coroutine (as langgraph's async savers and stores).
+    HybridStore.setup(store, remote=reachable)
     if reachable:
         assert remote_cache is not None
         remote_cache.setup()
-        saver.setup()
+        HybridSaver.setup(saver)
     memory = Memory(cfg, saver, store, cached, _hybrid_status(cfg, url, saver, store), _pg_url=url)
     # On PostgreSQL, as the memories; while it is unreachable the log's calls raise (and
     # health_check() says so) rather than keep a second, local history.

@@ -26,21 +26,32 @@ Operators (the stored value ...):
 * ``$exists``: is present (``true``, even if null) or absent (``false``).
 
 Equality with ``None`` (``{"k": None}``) matches a null or a missing field.
+
+A NaN operand equals nothing (no stored value is NaN: values refuse it): ``$eq``, ``$in`` items
+and range operators with NaN match no item, ``$ne``/``$nin`` with NaN exclude none, the same in
+every store and in langgraph's `InMemoryStore`. Infinities, NUL characters and lone surrogates
+cannot be stored either and are refused in filters with `FilterError`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
+
+from langgraph_hybrid_memory.errors import InvalidInputError
 
 __all__ = [
     "COMPARISON_OPERATORS",
     "OPERATORS",
     "FilterError",
+    "has_nan",
     "json_equal",
     "matches",
     "validate_filter",
 ]
+
+_MAX_FILTER_DEPTH = 100
 
 COMPARISON_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
 OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists"}) | COMPARISON_OPERATORS
@@ -48,8 +59,40 @@ OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists"}) | COMPARISON_OPE
 _MISSING: Any = object()
 
 
-class FilterError(ValueError):
+class FilterError(InvalidInputError):
     """A search filter is malformed; the message says where and what is accepted."""
+
+    def __init__(self, message: str, *, argument: str = "filter") -> None:
+        super().__init__(message, argument=argument)
+
+
+def has_nan(value: Any) -> bool:
+    """Whether a filter operand is or holds a NaN (it then equals no stored value).
+
+    Examples:
+        >>> has_nan(float("nan")), has_nan([1, {"a": float("nan")}]), has_nan([1.5])
+        (True, True, False)
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and v != v:
+            return True
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, Mapping):
+            stack.extend(v.values())
+    return False
+
+
+def _bad_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character (\\x00), which no stored value can hold"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate and is not valid Unicode"
+    return None
 
 
 def _is_number(value: Any) -> bool:
@@ -78,29 +121,34 @@ def validate_filter(filter: Mapping[str, Any] | None) -> None:
         raise FilterError(
             f"filter must be a dict of field -> condition, got {type(filter).__name__}"
         )
-    _validate_fields(filter, "filter")
+    _validate_fields(filter, "filter", 1)
 
 
-def _validate_fields(fields: Mapping[Any, Any], where: str) -> None:
+def _validate_fields(fields: Mapping[Any, Any], where: str, depth: int) -> None:
+    if depth > _MAX_FILTER_DEPTH:
+        raise FilterError(f"{where}: nested more than {_MAX_FILTER_DEPTH} levels deep")
     for field, condition in fields.items():
         if not isinstance(field, str) or not field:
             raise FilterError(f"{where}: field names must be non-empty strings, got {field!r}")
+        why = _bad_text(field)
+        if why:
+            raise FilterError(f"{where}: field name {field[:40]!r} {why}")
         if field.startswith("$"):
             raise FilterError(
                 f"{where}: {field!r} is an operator where a field name was expected; write "
                 f"{{'field': {{{field!r}: value}}}}"
             )
-        _validate_condition(condition, f"{where}[{field!r}]")
+        _validate_condition(condition, f"{where}[{field!r}]", depth + 1)
 
 
-def _validate_condition(condition: Any, where: str) -> None:
+def _validate_condition(condition: Any, where: str, depth: int) -> None:
     if not isinstance(condition, Mapping):
         _validate_json(condition, where)
         return
     keys = list(condition)
     dollar = [k for k in keys if isinstance(k, str) and k.startswith("$")]
     if not dollar:
-        _validate_fields(condition, where)
+        _validate_fields(condition, where, depth)
         return
     if len(dollar) != len(keys):
         raise FilterError(
@@ -117,6 +165,7 @@ def _validate_condition(condition: Any, where: str) -> None:
                 raise FilterError(
                     f"{where}: {op} needs a number or a string, got {type(operand).__name__}"
                 )
+            _validate_json(operand, f"{where}[{op}]")
         elif op in ("$in", "$nin"):
             if not isinstance(operand, (list, tuple)):
                 raise FilterError(f"{where}: {op} needs a list, got {type(operand).__name__}")
@@ -129,22 +178,33 @@ def _validate_condition(condition: Any, where: str) -> None:
             _validate_json(operand, f"{where}[{op}]")
 
 
-def _validate_json(value: Any, where: str) -> None:
-    if value is None or isinstance(value, (str, bool, int)):
+def _validate_json(value: Any, where: str, depth: int = 1) -> None:
+    if depth > _MAX_FILTER_DEPTH:
+        raise FilterError(f"{where}: nested more than {_MAX_FILTER_DEPTH} levels deep")
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, str):
+        why = _bad_text(value)
+        if why:
+            raise FilterError(f"{where}: the string {value[:40]!r} {why}")
         return
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        # NaN is accepted and equals nothing (module docs); an infinity cannot be stored.
+        if math.isinf(value):
             raise FilterError(f"{where}: {value!r} is not a JSON number")
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _validate_json(item, f"{where}[{i}]")
+            _validate_json(item, f"{where}[{i}]", depth + 1)
         return
     if isinstance(value, Mapping):
         for k, item in value.items():
             if not isinstance(k, str):
                 raise FilterError(f"{where}: object keys must be strings, got {k!r}")
-            _validate_json(item, f"{where}[{k!r}]")
+            why = _bad_text(k)
+            if why:
+                raise FilterError(f"{where}: the object key {k[:40]!r} {why}")
+            _validate_json(item, f"{where}[{k!r}]", depth + 1)
         return
     raise FilterError(f"{where}: {type(value).__name__} is not a JSON value")
 

@@ -72,7 +72,15 @@ class LocalDB:
 
     @classmethod
     def open(cls, path: str | Path, *, synchronous: Synchronous = "FULL") -> LocalDB:
-        """Return this process's shared handle for `path`, opening it on first use."""
+        """Return this process's shared handle for `path`, opening it on first use.
+
+        ``":memory:"`` is a private in-memory database per call, as `sqlite3.connect` makes
+        it (never a file named ``:memory:`` shared by every later caller).
+        """
+        if str(path) == ":memory:":
+            private = cls(":memory:", synchronous=synchronous)
+            private._refs = 1
+            return private
         key = Path(path).expanduser().resolve()
         with cls._registry_lock:
             db = cls._open.get(key)

@@ -35,6 +35,7 @@ class SweeperThread:
         self._label = label
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._done: concurrent.futures.Future[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -42,13 +43,13 @@ class SweeperThread:
 
     def start(self, interval_minutes: float) -> concurrent.futures.Future[None]:
         """Start sweeping. Returns a future that completes when the sweeper stops; cancelling
-        it stops the sweeper.
-
-        Raises:
-            RuntimeError: the sweeper is already running.
+        it stops the sweeper. Idempotent, as langgraph's stores: while a sweeper runs, another
+        call returns its future and starts nothing.
         """
-        if self.running:
-            raise RuntimeError("the TTL sweeper is already running; stop_ttl_sweeper() first")
+        if self.running and self._done is not None and not self._done.done():
+            return self._done
+        if self.running:  # cancelled, still finishing its current sweep
+            self.stop()
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         stop = self._stop
         stop.clear()
@@ -70,6 +71,7 @@ class SweeperThread:
                     done.set_result(None)
 
         self._thread = threading.Thread(target=loop, name=self._name, daemon=True)
+        self._done = done
         self._thread.start()
         return done
 

@@ -373,14 +373,14 @@ def test_transfer_engine_copies_items_both_ways(sqlite_path: Path, tmp_path: Pat
             assert target.stats()["items"] == 250
 
 
-def test_sweeper_refuses_a_second_start_and_stops_when_its_future_is_cancelled(
+def test_sweeper_start_is_idempotent_and_stops_when_its_future_is_cancelled(
     sqlite_path: Path,
 ) -> None:
     store = LocalStore(sqlite_path, ttl={"sweep_interval_minutes": 10})
     try:
         future = store.start_ttl_sweeper()
-        with pytest.raises(RuntimeError, match="already running"):
-            store.start_ttl_sweeper()
+        # As langgraph's stores: a second start returns the running sweeper's future.
+        assert store.start_ttl_sweeper() is future
         assert future.cancel()
         assert store.stop_ttl_sweeper(timeout=30)
         store.start_ttl_sweeper()  # stopped: may start again

@@ -9,7 +9,7 @@ import builtins
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -26,6 +26,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 
+from langgraph_hybrid_memory._asyncguard import not_async
 from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._outbox import (
     OutboxEntry,
@@ -610,6 +611,41 @@ class HybridSaver(BaseHybridSaver):
                     {"t": thread_id, "keep_last": keep_last, "keys": [list(k) for k in doomed]},
                 )
             self._after_append(seq, thread_id)
+
+    # -- async methods: the sync class refuses them clearly -----------------------------------
+    # (BaseCheckpointSaver's raise a bare NotImplementedError; AsyncHybridSaver overrides these.)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        not_async(self, "aget_tuple", "AsyncHybridSaver")
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        not_async(self, "alist", "AsyncHybridSaver")
+        yield  # pragma: no cover - makes this an async generator, as the base's
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        not_async(self, "aput", "AsyncHybridSaver")
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        not_async(self, "aput_writes", "AsyncHybridSaver")
 
     def evict_local(self, thread_id: str) -> None:
         """Drop the local copy of a thread (PostgreSQL keeps it); the next read hydrates it.

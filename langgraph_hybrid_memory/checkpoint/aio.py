@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
+from langgraph_hybrid_memory._asyncguard import refuse_on_event_loop
 from langgraph_hybrid_memory.checkpoint import HybridSaver
 
 __all__ = ["AsyncHybridSaver"]
@@ -35,7 +36,7 @@ class AsyncHybridSaver(HybridSaver):
             from langgraph_hybrid_memory import AsyncHybridSaver
 
             async with AsyncHybridSaver.from_conn_string("memory.sqlite", url) as saver:
-                await saver.asetup()
+                await saver.setup()
                 graph = builder.compile(checkpointer=saver)
                 await graph.ainvoke(inputs, {"configurable": {"thread_id": "t1"}})
                 await saver.aflush(timeout=10)
@@ -53,8 +54,55 @@ class AsyncHybridSaver(HybridSaver):
         finally:
             await saver.aclose()
 
+    async def setup(self) -> None:  # type: ignore[override]
+        """Create the local tables and migrate PostgreSQL (`HybridSaver.setup`), awaitable as
+        langgraph's async savers' ``setup``."""
+        await asyncio.to_thread(HybridSaver.setup, self)
+
     async def asetup(self) -> None:
-        await asyncio.to_thread(self.setup)
+        """Deprecated alias of ``await setup()``."""
+        await self.setup()
+
+    # -- sync calls: from other threads only, as langgraph's async savers -------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        refuse_on_event_loop(self, "get_tuple", "aget_tuple")
+        return super().get_tuple(config)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        refuse_on_event_loop(self, "list", "alist")
+        return super().list(config, filter=filter, before=before, limit=limit)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        refuse_on_event_loop(self, "put", "aput")
+        return super().put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        refuse_on_event_loop(self, "put_writes", "aput_writes")
+        super().put_writes(config, writes, task_id, task_path)
+
+    def delete_thread(self, thread_id: str) -> None:
+        refuse_on_event_loop(self, "delete_thread", "adelete_thread")
+        super().delete_thread(thread_id)
 
     async def aflush(self, timeout: float | None = None) -> None:
         """Async `flush`."""

@@ -39,6 +39,7 @@ from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._outbox import OutboxEntry, PostgresTarget, Replicator, redact
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
+from langgraph_hybrid_memory._validation import resolve_limits
 from langgraph_hybrid_memory.errors import ConfigError
 from langgraph_hybrid_memory.hybridstore import base as hb
 from langgraph_hybrid_memory.hybridstore._invalidation import (
@@ -216,6 +217,7 @@ class HybridStore(BaseStore):
         scope_depth: int = DEFAULT_SCOPE_DEPTH,
         synchronous: Synchronous = "FULL",
         close_timeout: float = 30.0,
+        max_value_bytes: int | None = None,
         **replicator_options: Any,
     ) -> None:
         unknown = set(replicator_options) - REPLICATOR_OPTIONS
@@ -233,6 +235,7 @@ class HybridStore(BaseStore):
         self.instance_id = uuid.uuid4().hex
         self._listener: InvalidationListener | None = None
         self._listen_token = 0
+        self._limits = resolve_limits(max_value_bytes)
         self.router = NamespaceRouter(routes, default=default_tier)
         self.cache_max_age = float(cache_max_age)
         self.retry_interval = float(retry_interval)
@@ -271,6 +274,7 @@ class HybridStore(BaseStore):
             local if isinstance(local, LocalDB) else LocalDB.open(local, synchronous=synchronous)
         )
         self.local = LocalStore(self.db, index=local_index, ttl=local_ttl)  # type: ignore[arg-type]
+        self.max_value_bytes = self._limits.max_value_bytes  # both tiers hold the same bound
         self.replicator = Replicator.acquire(self.db, postgres, **replicator_options)
         self.outbox = self.replicator.outbox
         self._remote_ready = False
@@ -473,9 +477,23 @@ class HybridStore(BaseStore):
         ops = list(ops)
         return await asyncio.to_thread(self.batch, ops)
 
+    @property
+    def max_value_bytes(self) -> int:
+        """Largest JSON text of one value, in UTF-8 bytes (default 1 MiB), held by both tiers;
+        a bigger put raises `ValueTooLargeError` and writes nothing. Settable."""
+        return self._limits.max_value_bytes
+
+    @max_value_bytes.setter
+    def max_value_bytes(self, value: int) -> None:
+        self._limits = resolve_limits(value)
+        self.local.max_value_bytes = value
+        self.remote.max_value_bytes = value
+
     def _validate(self, ops: Sequence[Op]) -> None:
-        # Both tiers' rules, before any I/O: bad input changes nothing anywhere.
-        lb.plan_batch(ops, fields=self.local._fields, vectors=False)
+        # The package's one validator (in `plan_batch`), then the remote tier's own put
+        # preparation, before any I/O: what PostgreSQL would refuse at replay is refused here,
+        # so an acknowledged write cannot end up as a dead letter.
+        lb.plan_batch(ops, fields=self.local._fields, vectors=False, limits=self._limits)
         for op in ops:
             if isinstance(op, PutOp) and self.router.tier(op.namespace) == "persistent":
                 self.remote._prepare_put(op)

@@ -10,6 +10,7 @@ from typing import Any
 
 from langgraph.store.base import Op, Result
 
+from langgraph_hybrid_memory._asyncguard import refuse_on_event_loop
 from langgraph_hybrid_memory._coalesce import Coalescer
 from langgraph_hybrid_memory.hybridstore import HybridStore
 
@@ -32,7 +33,7 @@ class AsyncHybridStore(HybridStore):
             async with AsyncHybridStore.from_conn_string(
                 "memory.sqlite", url, index={"embed": "local", "fields": ["text"]}
             ) as store:
-                await store.asetup()
+                await store.setup()
                 await store.awarm(("users", "u1"))
                 await store.aput(("users", "u1", "memories"), "m1", {"text": "likes tea"})
                 hits = await store.asearch(("users", "u1"), query="drinks")
@@ -72,8 +73,18 @@ class AsyncHybridStore(HybridStore):
     async def _abatch_now(self, ops: Sequence[Op]) -> list[Result]:
         return await asyncio.to_thread(self.batch, ops)
 
+    async def setup(self, *, remote: bool = True) -> None:  # type: ignore[override]
+        """`HybridStore.setup`, awaitable as langgraph's async stores' ``setup``."""
+        await asyncio.to_thread(lambda: HybridStore.setup(self, remote=remote))
+
     async def asetup(self) -> None:
-        await asyncio.to_thread(self.setup)
+        """Deprecated alias of ``await setup()``."""
+        await self.setup()
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        # As langgraph's async stores: a sync call on the loop's own thread would block it.
+        refuse_on_event_loop(self, "batch", "abatch")
+        return super().batch(ops)
 
     async def awarm(self, namespace_prefix: Sequence[str]) -> int:
         """Async `warm`."""

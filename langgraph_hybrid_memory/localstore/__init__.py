@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ from langgraph.store.base import (
 
 from langgraph_hybrid_memory._embeddings import embedding_dims, resolve_embeddings, text_hash
 from langgraph_hybrid_memory._filters import matches
+from langgraph_hybrid_memory._index_config import langgraph_index_config
 from langgraph_hybrid_memory._quality import (
     QUALITY_INDEX_KEYS,
     Candidate,
@@ -60,6 +61,7 @@ from langgraph_hybrid_memory._usage import (
     resolve_usage,
     sorted_hits,
 )
+from langgraph_hybrid_memory._validation import resolve_limits
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 from langgraph_hybrid_memory.localstore import base as _b
 from langgraph_hybrid_memory.localstore.base import (
@@ -142,7 +144,9 @@ class LocalStore(BaseStore):
         index: LocalIndexConfig | None = None,
         ttl: TTLConfig | None = None,
         sweep_batch_size: int = DEFAULT_SWEEP_BATCH,
+        max_value_bytes: int | None = None,
     ) -> None:
+        self._limits = resolve_limits(max_value_bytes)
         self._owns_db = not isinstance(db, LocalDB)
         self.db: LocalDB = LocalDB.open(db) if not isinstance(db, LocalDB) else db
         self.ttl_config = _check_ttl_config(ttl)
@@ -188,7 +192,6 @@ class LocalStore(BaseStore):
         self.quality = resolve_quality(index)
         usage = resolve_usage(index)
         self._usage = UsageRecorder(usage) if usage.active else None
-        self.index_config = LocalIndexConfig(**index)
         self.embeddings = resolve_embeddings(index.get("embed"))
         self.search_mode = _b.resolve_search_mode(index, self.embeddings is not None)
         self.distance_type = _b.resolve_distance(index)
@@ -205,6 +208,13 @@ class LocalStore(BaseStore):
             if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
                 raise ConfigError(f"index['dims'] must be a positive integer, got {dims!r}")
             self.dims = dims
+        # Every key langgraph's stores expose (dims, embed, fields, text_fields, ...).
+        self.index_config = cast(
+            LocalIndexConfig,
+            langgraph_index_config(
+                index, dims=self.dims, embeddings=self.embeddings, fields=fields
+            ),
+        )
 
     @classmethod
     @contextmanager
@@ -283,10 +293,22 @@ class LocalStore(BaseStore):
 
     # --- batches --------------------------------------------------------------------------------
 
+    @property
+    def max_value_bytes(self) -> int:
+        """Largest JSON text of one value, in UTF-8 bytes (default 1 MiB, as every store of the
+        package); a bigger put raises `ValueTooLargeError` and writes nothing. Settable."""
+        return self._limits.max_value_bytes
+
+    @max_value_bytes.setter
+    def max_value_bytes(self, value: int) -> None:
+        self._limits = resolve_limits(value)
+
     def _plan(self, ops: Iterable[Op]) -> _b.BatchPlan:
         ops = list(ops)
         check_importance(ops, self.quality)
-        return _b.plan_batch(ops, fields=self._fields, vectors=self.embeddings is not None)
+        return _b.plan_batch(
+            ops, fields=self._fields, vectors=self.embeddings is not None, limits=self._limits
+        )
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Execute `ops` (see the class docstring for the batch contract)."""
@@ -779,9 +801,7 @@ class LocalStore(BaseStore):
         ``sweep_interval_minutes``, else 5) in a daemon thread until `stop_ttl_sweeper`.
 
         Returns a future that completes when the sweeper stops; cancelling it stops the sweeper.
-
-        Raises:
-            RuntimeError: the sweeper is already running.
+        Idempotent: while a sweeper runs, another call returns its future.
         """
         interval = float(
             sweep_interval_minutes

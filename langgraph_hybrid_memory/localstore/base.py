@@ -22,26 +22,27 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
 from langgraph.store.base import (
-    GetOp,
     IndexConfig,
-    InvalidNamespaceError,
-    ListNamespacesOp,
     MatchCondition,
     Op,
     PutOp,
     SearchOp,
     get_text_at_path,
     tokenize_path,
-    validate_op_namespace,
 )
 
-from langgraph_hybrid_memory._filters import validate_filter
 from langgraph_hybrid_memory._quality import CollapseConfig, RankingConfig
+from langgraph_hybrid_memory._validation import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_value,
+    validate_ops,
+)
 from langgraph_hybrid_memory.errors import ConfigError
 
 __all__ = [
@@ -446,6 +447,7 @@ def plan_batch(
     *,
     fields: TokenizedFields | None,
     vectors: bool,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> BatchPlan:
     """Validate every op and prepare the batch; raise before anything is executed.
 
@@ -455,61 +457,32 @@ def plan_batch(
         vectors: whether writes and searches need vectors (an embedding model is configured).
 
     Raises:
-        InvalidNamespaceError: a bad namespace label, or an empty namespace in a put.
-        FilterError: a malformed search filter.
-        ValueError: a non-JSON value, a bad key, ttl, limit or offset, an unknown op.
+        InvalidInputError: (`_validation.validate_ops`) a bad namespace, key, value, query,
+            filter, ttl, limit or offset, or an unknown op; nothing is executed.
     """
-    op_list = list(ops)
+    # The package's one validator: the same refusals, with the same errors, as every store.
+    op_list = validate_ops(ops, limits)
     puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
     queries: dict[str, None] = {}
     for i, op in enumerate(op_list):
         where = f"op {i} ({type(op).__name__})"
-        if not isinstance(op, (GetOp, SearchOp, ListNamespacesOp, PutOp)):
-            raise ValueError(f"{where}: unknown operation type {type(op).__name__}")
-        validate_op_namespace(op)
-        if isinstance(op, (GetOp, PutOp)) and not isinstance(op.key, str):
-            raise ValueError(f"{where}: key must be a string, got {type(op.key).__name__}")
         if isinstance(op, SearchOp):
-            validate_filter(op.filter)
-            if not isinstance(op.limit, int) or op.limit < 0:
-                raise ValueError(f"{where}: limit must be a non-negative integer, got {op.limit!r}")
-            if not isinstance(op.offset, int) or op.offset < 0:
-                raise ValueError(
-                    f"{where}: offset must be a non-negative integer, got {op.offset!r}"
-                )
-            if op.query is not None and not isinstance(op.query, str):
-                raise ValueError(f"{where}: query must be a string, got {type(op.query).__name__}")
             if op.query and fields is not None and vectors:
                 queries[op.query] = None
-        elif isinstance(op, ListNamespacesOp):
-            if op.max_depth is not None and (not isinstance(op.max_depth, int) or op.max_depth < 1):
-                raise ValueError(f"{where}: max_depth must be a positive integer or None")
-            if not isinstance(op.limit, int) or op.limit < 0:
-                raise ValueError(f"{where}: limit must be a non-negative integer, got {op.limit!r}")
-            if not isinstance(op.offset, int) or op.offset < 0:
-                raise ValueError(
-                    f"{where}: offset must be a non-negative integer, got {op.offset!r}"
-                )
         elif isinstance(op, PutOp):
-            if not op.namespace:
-                raise InvalidNamespaceError(f"{where}: namespace cannot be empty")
             ttl = _check_ttl(op.ttl, where)
             if op.value is None:
+                puts.pop((op.namespace, op.key), None)
                 puts[(op.namespace, op.key)] = PutPlan(op.namespace, op.key, None, None, False)
                 continue
-            value_json = dump_value(op.value, f"{where} value for key {op.key!r}")
+            value_json = check_value(op.namespace, op.key, op.value, limits)
             indexed = fields is not None and op.index is not False
             texts: list[tuple[str, str]] = []
             if indexed:
                 if op.index is None:
                     op_fields = fields
-                elif isinstance(op.index, list) and all(isinstance(p, str) for p in op.index):
-                    op_fields = tokenize_fields(op.index)
                 else:
-                    raise ValueError(
-                        f"{where}: index must be False, None or a list of field paths, "
-                        f"got {op.index!r}"
-                    )
+                    op_fields = tokenize_fields(cast(list[str], op.index))
                 texts = texts_for(op.value, op_fields or [])
             # Last write per (namespace, key) wins, as in langgraph's stores.
             puts.pop((op.namespace, op.key), None)

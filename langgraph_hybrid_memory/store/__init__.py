@@ -143,6 +143,7 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
         schema: str = DEFAULT_SCHEMA,
         scope_depth: int = DEFAULT_SCOPE_DEPTH,
         read_conn: SyncConn | None = None,
+        max_value_bytes: int | None = None,
     ) -> None:
         embed = (index or {}).get("embed")
         self._init_base(
@@ -154,6 +155,8 @@ class PgVectorStore(BasePgVectorStore, BaseStore):
                 else None
             ),
             ttl=ttl,
+            max_value_bytes=max_value_bytes,
+            index_config=index,
         )
         self._conn = conn
         self._read_conn = read_conn

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, cast
@@ -29,46 +28,6 @@ from langgraph_hybrid_memory.store._config import ResolvedIndex
 
 # --------------------------------------------------------------------------------------------
 # Values and indexed texts
-
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-
-
-def encode_value(namespace: tuple[str, ...], key: str, value: Any) -> str:
-    """The JSON text stored for a value, or a clear `InvalidValueError`."""
-    where = f"value of {namespace!r}/{key!r}"
-    if not isinstance(value, Mapping):
-        raise InvalidValueError(f"{where} must be a dict, got {type(value).__name__}")
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValueError(
-            f"{where} is not JSON-serialisable ({exc}); store only dicts, lists, strings, "
-            "numbers, booleans and None (convert dates and objects to strings first)"
-        ) from None
-    if _NUL_ESCAPE.search(text):
-        raise InvalidValueError(
-            f"{where} contains a NUL character (\\x00), which PostgreSQL cannot store"
-        )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidValueError(
-            f"{where} contains a lone surrogate and is not valid Unicode"
-        ) from None
-    for k in _walk_keys(value):
-        if not isinstance(k, str):
-            raise InvalidValueError(f"{where} has a non-string key {k!r}; JSON keys are strings")
-    return text
-
-
-def _walk_keys(value: Any) -> Iterable[Any]:
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            yield k
-            yield from _walk_keys(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _walk_keys(v)
 
 
 def _string_leaves(value: Any) -> Iterable[str]:

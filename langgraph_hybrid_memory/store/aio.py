@@ -97,6 +97,7 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
         schema: str = DEFAULT_SCHEMA,
         scope_depth: int = DEFAULT_SCOPE_DEPTH,
         read_conn: AsyncConn | None = None,
+        max_value_bytes: int | None = None,
     ) -> None:
         embed = (index or {}).get("embed")
         self._init_base(
@@ -108,6 +109,8 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
                 else None
             ),
             ttl=ttl,
+            max_value_bytes=max_value_bytes,
+            index_config=index,
         )
         self._conn = conn
         self._read_conn = read_conn
@@ -310,7 +313,11 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
     async def start_ttl_sweeper(
         self, sweep_interval_minutes: float | None = None
     ) -> asyncio.Task[None]:
-        """Sweep expired items every interval in an asyncio task (no-op without TTL config)."""
+        """Sweep expired items every interval in an asyncio task (no-op without TTL config).
+
+        Idempotent, as langgraph's `AsyncPostgresStore`: while a sweeper runs, another call
+        returns the running task.
+        """
         if self.ttl_config is None:
 
             async def noop() -> None:
@@ -318,7 +325,7 @@ class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
 
             return asyncio.create_task(noop())
         if self._sweeper is not None and not self._sweeper.done():
-            raise RuntimeError("the TTL sweeper is already running; stop_ttl_sweeper() first")
+            return self._sweeper
         interval = _sweep_interval(self.ttl_config, sweep_interval_minutes)
         stop = self._sweeper_stop = asyncio.Event()
 

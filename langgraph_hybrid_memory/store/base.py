@@ -29,7 +29,6 @@ round trip, atomic under autocommit.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,12 +45,11 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     TTLConfig,
-    validate_op_namespace,
 )
 from psycopg import sql
 
 from langgraph_hybrid_memory._embeddings import text_hash
-from langgraph_hybrid_memory._filters import validate_filter
+from langgraph_hybrid_memory._index_config import langgraph_index_config
 from langgraph_hybrid_memory._quality import (
     Candidate,
     check_importance,
@@ -60,6 +58,13 @@ from langgraph_hybrid_memory._quality import (
     rank_and_collapse,
 )
 from langgraph_hybrid_memory._usage import Pending, UsageRecorder, sorted_hits
+from langgraph_hybrid_memory._validation import (
+    Limits,
+    check_value,
+    resolve_limits,
+    validate_op,
+    validate_ops,
+)
 from langgraph_hybrid_memory.errors import (
     ConfigError,
     InvalidValueError,
@@ -92,7 +97,6 @@ from langgraph_hybrid_memory.store._values import (
     VECTOR_TYPE_OIDS,
     PackedVector,
     check_vectors,
-    encode_value,
     indexed_texts,
     item_key,
     pack_vector,
@@ -239,8 +243,21 @@ class BasePgVectorStore:
         scope_depth: int,
         index: ResolvedIndex | None,
         ttl: TTLConfig | None,
+        max_value_bytes: int | None = None,
+        index_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.schema = validate_schema_name(schema)
+        self._limits = resolve_limits(max_value_bytes)
+        # What langgraph's stores expose as `index_config` (and `embeddings`), for code that
+        # reads them; the store itself uses `self.index`.
+        self.index_config: dict[str, Any] | None = (
+            langgraph_index_config(
+                index_config, dims=index.dims, embeddings=index.embeddings, fields=index.fields
+            )
+            if index is not None and index_config is not None
+            else None
+        )
+        self.embeddings = index.embeddings if index is not None else None
         if isinstance(scope_depth, bool) or not isinstance(scope_depth, int) or scope_depth < 1:
             raise ConfigError(f"scope_depth must be a positive integer, got {scope_depth!r}")
         self.scope_depth = scope_depth
@@ -275,6 +292,20 @@ class BasePgVectorStore:
         )
 
     # -- settings ----------------------------------------------------------------------------
+
+    @property
+    def max_value_bytes(self) -> int:
+        """Largest JSON text of one value, in UTF-8 bytes (default 1 MiB); a bigger put raises
+        `ValueTooLargeError` and writes nothing. Settable."""
+        return self._limits.max_value_bytes
+
+    @max_value_bytes.setter
+    def max_value_bytes(self, value: int) -> None:
+        self._limits = resolve_limits(value)
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
 
     @property
     def omit_expired(self) -> bool:
@@ -333,23 +364,15 @@ class BasePgVectorStore:
         searches: list[tuple[int, SearchOp]] = []
         lists: list[tuple[int, ListNamespacesOp]] = []
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
-        # Validate everything before any I/O, so bad input changes nothing.
+        # Validate everything before any I/O, so bad input changes nothing (one validator for
+        # every store of the package: `_validation`).
+        validate_ops(ops, self._limits)
         for i, op in enumerate(ops):
-            validate_op_namespace(op)
             if isinstance(op, GetOp):
                 gets.append((i, op))
             elif isinstance(op, SearchOp):
-                validate_filter(op.filter)
-                _check_page(op.limit, op.offset)
                 searches.append((i, op))
             elif isinstance(op, ListNamespacesOp):
-                _check_page(op.limit, op.offset)
-                if op.max_depth is not None and (
-                    isinstance(op.max_depth, bool)
-                    or not isinstance(op.max_depth, int)
-                    or op.max_depth < 1
-                ):
-                    raise ValueError(f"max_depth must be a positive integer, got {op.max_depth!r}")
                 lists.append((i, op))
             elif isinstance(op, PutOp):
                 # Last put per key wins.
@@ -846,12 +869,8 @@ class BasePgVectorStore:
         ns, key = tuple(op.namespace), str(op.key)
         if op.value is None:
             return _PreparedPut(ns, key, None, None)
-        value_json = encode_value(ns, key, op.value)
+        value_json = check_value(ns, key, op.value, self._limits)
         ttl = op.ttl
-        if ttl is not None and not (is_number(ttl) and ttl > 0 and math.isfinite(ttl)):
-            raise InvalidValueError(
-                f"ttl must be a positive number of minutes or None, got {ttl!r}"
-            )
         fields: list[tuple[str, str]] = []
         keyword_text = None
         if self.index is not None:
@@ -1138,9 +1157,9 @@ class BasePgVectorStore:
         for op in ops:
             if not isinstance(op, PutOp):
                 raise TypeError(f"bulk_put takes PutOps, got {type(op).__name__}")
-            validate_op_namespace(op)
             if op.value is None:
                 raise InvalidValueError("bulk_put loads values; delete with batch()/delete()")
+            validate_op(op, self._limits)
             latest.pop((tuple(op.namespace), str(op.key)), None)
             latest[(tuple(op.namespace), str(op.key))] = op
         prepared = [self._prepare_put(op) for op in latest.values()]
@@ -1347,9 +1366,3 @@ def fuse_rrf(
             scores[k] = scores.get(k, 0.0) + 1.0 / (RRF_K + rank)
     order = sorted(scores, key=lambda k: -scores[k])
     return [(rows[k], scores[k]) for k in order]
-
-
-def _check_page(limit: Any, offset: Any) -> None:
-    for name, v in (("limit", limit), ("offset", offset)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")

@@ -53,7 +53,7 @@ async def test_async_graph_interrupt_resume(
     async with AsyncHybridSaver.from_conn_string(
         sqlite_path, pg_url, flush_namespaces=["", "executor:*"]
     ) as saver:
-        await saver.asetup()
+        await saver.setup()
         graph = build_graph(saver)
         config = {"configurable": {"thread_id": "a1"}}
         first = await graph.ainvoke({"task": "t"}, config, durability=durability)
@@ -83,7 +83,7 @@ async def test_async_saver_on_an_asyncio_pool(sqlite_path: Path, pg_url: str) ->
     ) as pool:
         saver = AsyncHybridSaver(sqlite_path, pool)
         try:
-            await saver.asetup()
+            await saver.setup()
             config = {"configurable": {"thread_id": "pooled"}}
             graph = build_graph(saver)
             assert "__interrupt__" in await graph.ainvoke({"task": "t"}, config)
