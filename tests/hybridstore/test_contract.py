@@ -32,7 +32,7 @@ async def store_factory(pg_url: str, tmp_path: Path) -> AsyncIterator[StoreFacto
             schema=f"s_{uuid.uuid4().hex[:12]}",
         )
         stores.append(store)
-        store.setup()
+        HybridStore.setup(store)  # the sync setup, also for AsyncHybridStore (async setup)
         return store
 
     yield factory
