@@ -511,9 +511,14 @@ def _hybrid_status(
     def status() -> dict[str, Any]:
         saver_status = dict(saver.status())
         store_status = dict(store.status())
+        # Saver and store share one replicator (one outbox file), so one count covers both.
+        dead = int(saver.status()["dead_letters"])
         return {
             **pg(),
             "sqlite_path": str(cfg.sqlite_path),
+            # Degraded still serves every call; unhealthy means an acknowledged write is stuck.
+            "healthy": dead == 0,
+            "dead_letters": dead,
             "degraded": bool(
                 store_status["degraded"]
                 or saver_status["write_through_degraded"]

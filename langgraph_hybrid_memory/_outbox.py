@@ -72,6 +72,7 @@ __all__ = [
     "Replicator",
     "ReplicatorStatus",
     "check_target",
+    "describe_entry",
     "redact",
 ]
 
@@ -136,6 +137,7 @@ SELECT_BATCH_SQL = (
 # one exception, only makes it overestimate).
 SELECT_SPAN_SQL = "SELECT min(seq), max(seq) FROM lghm_outbox"
 COUNT_SQL = "SELECT count(*), min(created_at) FROM lghm_outbox"
+COUNT_DEAD_SQL = "SELECT count(*) FROM lghm_outbox_dead"
 SELECT_MAX_SEQ_SQL = "SELECT max(seq) FROM lghm_outbox"
 SELECT_STREAM_PENDING_SQL = "SELECT 1 FROM lghm_outbox WHERE stream = ? LIMIT 1"
 DELETE_ENTRIES_SQL = "DELETE FROM lghm_outbox WHERE seq IN (SELECT value FROM json_each(?))"
@@ -224,6 +226,27 @@ Handler = Callable[[Cursor[DictRow], Sequence[OutboxEntry]], Mapping[str, int] |
 Called with a run of consecutive entries (in ``seq`` order) whose kinds it registered for. It must
 be idempotent. It may return counts (e.g. ``{"checkpoints": 3}``) for the flush log event.
 """
+
+
+def describe_entry(entry: OutboxEntry) -> str:
+    """Which data an outbox entry carries, for a log line: namespace and key of a store write,
+    thread (and checkpoint) of a checkpoint write.
+
+    Examples:
+        >>> describe_entry(OutboxEntry(1, "s", "put", {"ns": ["users", "u1"], "key": "k"}, 0.0))
+        "namespace ('users', 'u1'), key 'k'"
+        >>> describe_entry(OutboxEntry(2, "c", "checkpoint", {"t": "th", "id": "c1"}, 0.0))
+        "thread 'th', checkpoint 'c1'"
+    """
+    p = entry.payload
+    if "ns" in p and "key" in p and "t" not in p:
+        return f"namespace {tuple(p['ns'])!r}, key {p['key']!r}"
+    parts = []
+    if "t" in p:
+        parts.append(f"thread {p['t']!r}")
+    if "id" in p:
+        parts.append(f"checkpoint {p['id']!r}")
+    return ", ".join(parts) or f"entry {entry.seq}"
 
 
 class Outbox:
@@ -380,6 +403,14 @@ class Outbox:
         with self.db.read() as conn:
             return int(conn.execute(COUNT_SQL).fetchone()[0])
 
+    def dead_count(self) -> int:
+        """Entries in ``lghm_outbox_dead``: acknowledged writes that will not reach PostgreSQL."""
+        with self.db.read() as conn:
+            try:
+                return int(conn.execute(COUNT_DEAD_SQL).fetchone()[0])
+            except sqlite3.OperationalError:  # before setup() made the table: none yet
+                return 0
+
     def oldest_created_at(self) -> float | None:
         with self.db.read() as conn:
             value = conn.execute(COUNT_SQL).fetchone()[1]
@@ -435,6 +466,8 @@ class ReplicatorStatus(TypedDict):
     """False after a failed connection attempt, True after a success, None before any."""
     flushed_entries: int
     dead_letters: int
+    """Entries in this file's ``lghm_outbox_dead`` (any run): writes that will not reach
+    PostgreSQL until someone acts; any makes the memory unhealthy."""
 
 
 @dataclass
@@ -851,8 +884,15 @@ class Replicator:
             with self._stats_lock:
                 self._stats.dead_letters += 1
                 self._stats.isolate = False
+            # An acknowledged write that will never reach PostgreSQL: say which one, in words a
+            # default logging setup shows, and where to look (`lghm status` exits 1 meanwhile).
             logger.error(
-                "outbox_entry_dead_lettered",
+                "a %s write to PostgreSQL failed %d times and was moved to lghm_outbox_dead "
+                "(%s): %s; it stays in the local file, `lghm status` reports it",
+                entry.kind,
+                entry.attempts + 1,
+                describe_entry(entry),
+                description,
                 extra={
                     "event": "outbox_entry_dead_lettered",
                     "stream": entry.stream,
@@ -879,7 +919,7 @@ class Replicator:
                 last_error_at=s.last_error_at,
                 postgres_reachable=s.reachable,
                 flushed_entries=s.flushed_entries,
-                dead_letters=s.dead_letters,
+                dead_letters=self.outbox.dead_count(),
             )
 
 

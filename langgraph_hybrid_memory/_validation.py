@@ -26,11 +26,24 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from langgraph.store.base import GetOp, ListNamespacesOp, Op, PutOp, SearchOp
+from langgraph.store.base import (
+    NOT_PROVIDED,
+    BaseStore,
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    NotProvided,
+    Op,
+    PutOp,
+    SearchItem,
+    SearchOp,
+)
+from langgraph.store.base import InvalidNamespaceError as _LangGraphInvalidNamespaceError
 
 from langgraph_hybrid_memory._filters import validate_filter
 from langgraph_hybrid_memory.errors import (
@@ -50,6 +63,7 @@ __all__ = [
     "MAX_PAGE",
     "MAX_QUERY_BYTES",
     "Limits",
+    "ValidatingStore",
     "check_key",
     "check_namespace",
     "check_page",
@@ -369,3 +383,80 @@ def validate_op(op: Op, limits: Limits = DEFAULT_LIMITS) -> None:
             "ListNamespacesOp",
             argument="ops",
         )
+
+
+@contextmanager
+def _our_namespace_error() -> Iterator[None]:
+    """Re-raise langgraph's plain ``InvalidNamespaceError`` as ours (also langgraph's)."""
+    try:
+        yield
+    except InvalidNamespaceError:
+        raise
+    except _LangGraphInvalidNamespaceError as exc:
+        raise InvalidNamespaceError(f"namespace refused: {exc}") from None
+
+
+class ValidatingStore(BaseStore):
+    """`BaseStore` whose public calls raise our errors for namespaces langgraph's checks refuse.
+
+    langgraph's ``BaseStore`` methods check namespace labels themselves before ``batch`` (and so
+    before `validate_ops`) and raise its plain ``InvalidNamespaceError``. ``put`` runs our full
+    check first; the reads translate langgraph's error into ours, so every store of the package
+    raises the same class, with ``argument``.
+    """
+
+    def put(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        check_namespace(namespace, put=True)
+        super().put(namespace, key, value, index, ttl=ttl)
+
+    async def aput(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        check_namespace(namespace, put=True)
+        await super().aput(namespace, key, value, index, ttl=ttl)
+
+    def get(self, *args: Any, **kwargs: Any) -> Item | None:
+        with _our_namespace_error():
+            return super().get(*args, **kwargs)
+
+    async def aget(self, *args: Any, **kwargs: Any) -> Item | None:
+        with _our_namespace_error():
+            return await super().aget(*args, **kwargs)
+
+    def search(self, *args: Any, **kwargs: Any) -> list[SearchItem]:
+        with _our_namespace_error():
+            return super().search(*args, **kwargs)
+
+    async def asearch(self, *args: Any, **kwargs: Any) -> list[SearchItem]:
+        with _our_namespace_error():
+            return await super().asearch(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> None:
+        with _our_namespace_error():
+            super().delete(*args, **kwargs)
+
+    async def adelete(self, *args: Any, **kwargs: Any) -> None:
+        with _our_namespace_error():
+            await super().adelete(*args, **kwargs)
+
+    def list_namespaces(self, *args: Any, **kwargs: Any) -> list[tuple[str, ...]]:
+        with _our_namespace_error():
+            return super().list_namespaces(*args, **kwargs)
+
+    async def alist_namespaces(self, *args: Any, **kwargs: Any) -> list[tuple[str, ...]]:
+        with _our_namespace_error():
+            return await super().alist_namespaces(*args, **kwargs)

@@ -62,6 +62,7 @@ __all__ = [
     "test_fields_and_per_put_index",
     "test_filter_operators",
     "test_filters_agree_with_shared_semantics",
+    "test_hostile_input_is_refused_with_our_error_and_nothing_written",
     "test_hybrid_finds_by_meaning_and_by_keyword",
     "test_keyword_search_without_a_model",
     "test_langgraph_root_only_rejected_by_put",
@@ -482,6 +483,46 @@ async def test_bad_value_raises_and_batch_changes_nothing(make: MakeApi) -> None
         with pytest.raises(ValueError):
             await s.batch([PutOp(("v",), "good", {"ok": True}), PutOp(("v",), "bad", bad)])
     assert await s.get(("v",), "good") is None
+    assert await s.list_namespaces() == []
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth):
+        value = {"d": value}
+    return value
+
+
+# (call, argument the error must name): each is refused before anything is written, with one of
+# our `InvalidInputError`s (a ValueError), the same in every store.
+HOSTILE_CALLS: list[tuple[str, str, Callable[[Api], Awaitable[Any]]]] = [
+    ("nul-in-key", "key", lambda s: s.put(("h",), "a\x00b", {"x": 1})),
+    ("nul-in-label", "namespace", lambda s: s.put(("h", "u\x00"), "k", {"x": 1})),
+    ("nul-in-value", "value", lambda s: s.put(("h",), "k", {"x": "a\x00b"})),
+    ("surrogate-in-value", "value", lambda s: s.put(("h",), "k", {"x": "\ud800"})),
+    ("surrogate-in-key", "key", lambda s: s.put(("h",), "\udfff", {"x": 1})),
+    ("nested-1000", "value", lambda s: s.put(("h",), "k", _deep(1000))),
+    ("too-large", "value", lambda s: s.put(("h",), "k", {"x": "y" * (2 * 1024 * 1024)})),
+    ("huge-limit", "limit", lambda s: s.search(("h",), limit=10**20)),
+    ("negative-offset", "offset", lambda s: s.search(("h",), offset=-1)),
+    ("nul-in-query", "query", lambda s: s.search(("h",), query="tea\x00")),
+    ("huge-list-limit", "limit", lambda s: s.list_namespaces(limit=10**20)),
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE_CALLS, ids=[c[0] for c in HOSTILE_CALLS])
+async def test_hostile_input_is_refused_with_our_error_and_nothing_written(
+    make: MakeApi, case: tuple[str, str, Callable[[Api], Awaitable[Any]]]
+) -> None:
+    from langgraph_hybrid_memory.errors import InvalidInputError
+
+    _, argument, call = case
+    s = await make()
+    with pytest.raises(InvalidInputError) as info:
+        await call(s)
+    assert info.value.argument == argument, info.value
+    assert argument in str(info.value)
+    assert await s.search(("h",)) == []
     assert await s.list_namespaces() == []
 
 

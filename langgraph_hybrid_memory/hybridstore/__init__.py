@@ -20,7 +20,6 @@ import numpy as np
 import psycopg
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
-    BaseStore,
     GetOp,
     ListNamespacesOp,
     Op,
@@ -39,7 +38,7 @@ from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._outbox import OutboxEntry, PostgresTarget, Replicator, redact
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
-from langgraph_hybrid_memory._validation import resolve_limits
+from langgraph_hybrid_memory._validation import ValidatingStore, resolve_limits
 from langgraph_hybrid_memory.errors import ConfigError
 from langgraph_hybrid_memory.hybridstore import base as hb
 from langgraph_hybrid_memory.hybridstore._invalidation import (
@@ -118,7 +117,7 @@ class HybridStoreStatus(TypedDict):
     """Other instances' write notices received."""
 
 
-class HybridStore(BaseStore):
+class HybridStore(ValidatingStore):
     """A langgraph `BaseStore` that keeps long-term memory in PostgreSQL and keeps working
     without it.
 

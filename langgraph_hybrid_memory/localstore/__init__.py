@@ -28,7 +28,6 @@ import numpy as np
 import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
-    BaseStore,
     GetOp,
     Item,
     ListNamespacesOp,
@@ -61,7 +60,7 @@ from langgraph_hybrid_memory._usage import (
     resolve_usage,
     sorted_hits,
 )
-from langgraph_hybrid_memory._validation import resolve_limits
+from langgraph_hybrid_memory._validation import ValidatingStore, resolve_limits
 from langgraph_hybrid_memory.errors import ConfigError, MissingExtraError
 from langgraph_hybrid_memory.localstore import base as _b
 from langgraph_hybrid_memory.localstore.base import (
@@ -89,7 +88,7 @@ def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
-class LocalStore(BaseStore):
+class LocalStore(ValidatingStore):
     """A langgraph `BaseStore` on a local SQLite file, with vector, keyword and hybrid search.
 
     Pass a path (the store opens the process's shared `LocalDB` for it and closes it in `close()`)

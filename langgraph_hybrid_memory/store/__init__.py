@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import psycopg
-from langgraph.store.base import BaseStore, Op, PutOp, Result, TTLConfig
+from langgraph.store.base import Op, PutOp, Result, TTLConfig
 from psycopg import Connection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
@@ -25,6 +25,7 @@ from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
 from langgraph_hybrid_memory._retry import retry_conflicts
 from langgraph_hybrid_memory._sweeper import SweeperThread
+from langgraph_hybrid_memory._validation import ValidatingStore
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
     is_dead_connection,
@@ -75,7 +76,7 @@ T = TypeVar("T")
 SyncConn = Connection[DictRow] | ConnectionPool[Connection[DictRow]]
 
 
-class PgVectorStore(BasePgVectorStore, BaseStore):
+class PgVectorStore(BasePgVectorStore, ValidatingStore):
     """Long-term memory on PostgreSQL + pgvector: a complete langgraph `BaseStore`.
 
     * Namespaces are stored as ``text[]``: a prefix matches whole labels only, and ``%``, ``_``

@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import psycopg
-from langgraph.store.base import BaseStore, Op, PutOp, Result, TTLConfig
+from langgraph.store.base import Op, PutOp, Result, TTLConfig
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -19,6 +19,7 @@ from langgraph_hybrid_memory._migrations import arun_migrations
 from langgraph_hybrid_memory._pg import make_async_pool
 from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
 from langgraph_hybrid_memory._retry import aretry_conflicts
+from langgraph_hybrid_memory._validation import ValidatingStore
 from langgraph_hybrid_memory.store._common import (
     PoolConfig,
     is_dead_connection,
@@ -62,7 +63,7 @@ T = TypeVar("T")
 AsyncConn = AsyncConnection[DictRow] | AsyncConnectionPool[AsyncConnection[DictRow]]
 
 
-class AsyncPgVectorStore(BasePgVectorStore, BaseStore):
+class AsyncPgVectorStore(BasePgVectorStore, ValidatingStore):
     """Async `PgVectorStore`: the same store, tables and semantics, on asyncio psycopg.
 
     Construct it with an `AsyncConnection` or an `AsyncConnectionPool` (or use

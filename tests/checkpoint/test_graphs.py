@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,8 @@ async def test_async_graph_interrupt_resume(
             "approved": "ok",
         }
         await saver.aflush(timeout=30)
-        remote = assert_tiers_equal(saver, pg_url, "a1")
+        # In a worker thread: sync reads of an async saver on the loop thread are refused.
+        remote = await asyncio.to_thread(assert_tiers_equal, saver, pg_url, "a1")
         assert {ns.split(":")[0] for ns, _ in remote} <= {"", "executor"}
         states = [s async for s in graph.aget_state_history(config)]
         assert states[0].values["approved"] == "ok"
@@ -88,7 +90,7 @@ async def test_async_saver_on_an_asyncio_pool(sqlite_path: Path, pg_url: str) ->
             graph = build_graph(saver)
             assert "__interrupt__" in await graph.ainvoke({"task": "t"}, config)
             await saver.aflush(timeout=30)
-            assert_tiers_equal(saver, pg_url, "pooled")
+            await asyncio.to_thread(assert_tiers_equal, saver, pg_url, "pooled")
         finally:
             await saver.aclose()
         async with pool.connection() as conn:
