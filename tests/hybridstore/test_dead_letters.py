@@ -30,14 +30,20 @@ def test_dead_letter_is_logged_and_makes_the_memory_unhealthy(
         assert memory.status()["healthy"] is True
         store.put(("users", "u1"), "fine", {"text": "arrives"})
         store.replicator.max_attempts = 1  # dead-letter on the first refusal, not after backoff
-        with store.db.transaction() as conn:
-            store.outbox.append(
-                conn,
-                hb.stream_of(("users", "u1")),
-                hb.KIND_PUT,
-                {"ns": ["users", "u1"], "key": "bad\x00key", "value": "{}", "index": False},
-            )
         with caplog.at_level(logging.ERROR, logger="langgraph_hybrid_memory"):
+            with store.db.transaction() as conn:
+                store.outbox.append(
+                    conn,
+                    hb.stream_of(("users", "u1")),
+                    hb.KIND_PUT,
+                    {
+                        "ns": ["users", "u1"],
+                        "key": "bad\x00key",
+                        "value": "{}",
+                        "index": False,
+                        "ttl": None,
+                    },
+                )
             store.flush(timeout=30)
         status = memory.status()
         assert status["healthy"] is False and status["dead_letters"] == 1
@@ -45,6 +51,7 @@ def test_dead_letter_is_logged_and_makes_the_memory_unhealthy(
         assert len(errors) == 1, errors
         assert "namespace ('users', 'u1'), key 'bad\\x00key'" in errors[0]
         assert "lghm status" in errors[0]
+        assert "NUL" in errors[0] or "0x00" in errors[0]  # PostgreSQL's own refusal
         # The good write before it still arrived: one poison entry does not stall the stream.
         assert store.remote.get(("users", "u1"), "fine") is not None
     result = invoke(["status"], env_for(pg_url, tmp_path))

@@ -80,7 +80,10 @@ async def make_any(
         cls = AsyncHybridStore if kind == "hybrid-async" else HybridStore
         hy = cls(tmp_path / "h.sqlite", pg_url, index=index)  # type: ignore[arg-type]
         closers.append(hy.close)
-        hy.setup()
+        if isinstance(hy, AsyncHybridStore):
+            await hy.setup()  # a coroutine, as langgraph's async stores' setup
+        else:
+            hy.setup()
         return AnyStore(hy, kind == "hybrid-async")
 
     yield make
