@@ -737,18 +737,40 @@ class BasePgVectorStore:
         scores every row in scope exactly instead of post-filtering an approximate index scan.
         Without it the scan reads the HNSW index: run it under `_with_hnsw_knobs`.
         """
-        order = "({dist}) + 0" if exact else "{dist}"
+        if exact:
+            query = sql.SQL(
+                "SELECT 'v'::text AS src, {cols}, ({dist})::float8 AS distance, "
+                "NULL::float8 AS rank FROM {vectors} v JOIN {items} i ON i.scope = v.scope "
+                "AND i.namespace = v.namespace AND i.key = v.key WHERE {conds} "
+                "ORDER BY ({dist}) + 0 LIMIT %s"
+            ).format(
+                cols=sql.SQL(_CANDIDATE_COLUMNS),
+                dist=self._distance_sql(),
+                vectors=self._t_vectors,
+                items=self._t_items,
+                conds=conds,
+            )
+            return query, [qtext, *params, qtext, fetch]
+        # The store wants the HNSW index here, so the statement leaves the planner no other
+        # way: vectors in index order, each item looked up by primary key and post-filtered
+        # in a LATERAL subquery that OFFSET 0 keeps from being flattened into a join (so the
+        # items cannot become the outer side). With a plain join, the planner estimated the
+        # namespace-range conditions of ("users",) at 0.5% of rows (they matched all 20,000),
+        # joined every item to its vector and sorted: 353 ms p50 against 11 ms unprefixed
+        # (20k items, 50 users, one run). The scan's iterative mode keeps producing rows
+        # while the post-filter rejects them; a short answer falls back to the exact scan.
         query = sql.SQL(
             "SELECT 'v'::text AS src, {cols}, ({dist})::float8 AS distance, NULL::float8 AS rank "
-            "FROM {vectors} v JOIN {items} i ON i.scope = v.scope "
-            "AND i.namespace = v.namespace AND i.key = v.key WHERE {knobs} AND {conds} "
-            "ORDER BY " + order + " LIMIT %s"
+            "FROM {vectors} v CROSS JOIN LATERAL (SELECT {cols_only} FROM {items} i "
+            "WHERE i.scope = v.scope AND i.namespace = v.namespace AND i.key = v.key "
+            "AND {conds} OFFSET 0) i WHERE {knobs} ORDER BY {dist} LIMIT %s"
         ).format(
             cols=sql.SQL(_CANDIDATE_COLUMNS),
+            cols_only=sql.SQL(_CANDIDATE_COLUMNS),
             dist=self._distance_sql(),
             vectors=self._t_vectors,
             items=self._t_items,
-            knobs=sql.SQL("TRUE" if exact else _KNOBS_GATE),
+            knobs=sql.SQL(_KNOBS_GATE),
             conds=conds,
         )
         return query, [qtext, *params, qtext, fetch]
