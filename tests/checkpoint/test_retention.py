@@ -1,0 +1,270 @@
+"""Checkpoint retention (`ttl=`): delete and keep_latest on both tiers, sweep limit, tombstones
+against a late flush, threads known only to PostgreSQL, and the background sweeper."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.types import Command
+
+from langgraph_hybrid_memory import HybridSaver
+from langgraph_hybrid_memory._outbox import Replicator
+from langgraph_hybrid_memory._sqlite import LocalDB
+from langgraph_hybrid_memory.errors import ConfigError
+from tests.checkpoint.helpers import EXPECTED_DONE, assert_tiers_equal, build_graph
+
+OLD = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+
+
+def _put_chain(
+    saver: HybridSaver,
+    thread_id: str,
+    n: int,
+    *,
+    ts: dt.datetime | None = None,
+    ns: str = "",
+    ids_from: list[str] | None = None,
+) -> list[str]:
+    """`n` checkpoints with a blob channel and a pending write each, stamped `ts`."""
+    config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+    version = None
+    ids = []
+    for i in range(n):
+        cp = empty_checkpoint()
+        if ids_from:
+            cp["id"] = ids_from[i]
+        if ts is not None:
+            cp["ts"] = (ts + dt.timedelta(seconds=i)).isoformat()
+        version = saver.get_next_version(version, None)
+        cp["channel_values"] = {"items": [i] * 3, "n": i}
+        cp["channel_versions"] = {"items": version, "n": version}
+        config = saver.put(
+            config, cp, {"source": "loop", "step": i}, {"items": version, "n": version}
+        )
+        saver.put_writes(config, [("items", [i])], task_id=f"task-{i}")
+        ids.append(cp["id"])
+    return ids
+
+
+def _pg_count(pg_url: str, table: str, thread_id: str) -> int:
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE thread_id = %s",  # table: a literal below
+            (thread_id,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _local_ids(saver: HybridSaver, thread_id: str) -> list[str]:
+    return [
+        t.config["configurable"]["checkpoint_id"]
+        for t in saver.list({"configurable": {"thread_id": thread_id}})
+    ]
+
+
+def test_delete_strategy_sweeps_expired_threads_on_both_tiers(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"strategy": "delete", "default_ttl": 30}
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as saver:
+        saver.setup()
+        _put_chain(saver, "old", 3, ts=OLD)
+        fresh = _put_chain(saver, "fresh", 2)
+        saver.flush(timeout=30)
+        assert _pg_count(pg_url, "checkpoints", "old") == 3
+        report = saver.sweep_checkpoints()
+        assert report["threads"] == 1 and report["local_threads"] == 1
+        saver.flush(timeout=30)
+        assert _local_ids(saver, "old") == []
+        for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
+            assert _pg_count(pg_url, table, "old") == 0
+        assert sorted(_local_ids(saver, "fresh")) == sorted(fresh)
+        assert _pg_count(pg_url, "checkpoints", "fresh") == 2
+        # A second sweep finds nothing; judged an hour later, the fresh thread goes too.
+        assert saver.sweep_checkpoints()["threads"] == 0
+        assert saver.sweep_checkpoints(now=time.time() + 3600)["threads"] == 1
+        saver.flush(timeout=30)
+        assert _pg_count(pg_url, "checkpoints", "fresh") == 0
+
+
+def test_keep_latest_keeps_latest_and_what_it_references(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+    with HybridSaver.from_conn_string(
+        tmp_path / "a.sqlite", pg_url, ttl=ttl, flush_namespaces=["*"]
+    ) as saver:
+        saver.setup()
+        ids = _put_chain(saver, "k", 5, ts=OLD)
+        saver.flush(timeout=30)
+        before = saver.get_tuple({"configurable": {"thread_id": "k"}})
+        report = saver.sweep_checkpoints()
+        assert report["threads"] == 1
+        saver.flush(timeout=30)
+        assert _local_ids(saver, "k") == [ids[-1]]
+        after = saver.get_tuple({"configurable": {"thread_id": "k"}})
+        assert before is not None and after is not None
+        assert after.checkpoint == before.checkpoint
+        assert after.pending_writes == before.pending_writes == [("task-4", "items", [4])]
+        assert _pg_count(pg_url, "checkpoints", "k") == 1
+        assert _pg_count(pg_url, "checkpoint_writes", "k") == 1
+        # Only the blobs the kept checkpoint references remain (one version per blob channel).
+        assert _pg_count(pg_url, "checkpoint_blobs", "k") == 1
+        assert_tiers_equal(saver, pg_url, "k")
+        # Nothing left to delete: the thread is not picked again.
+        assert saver.sweep_checkpoints()["threads"] == 0
+
+
+def test_keep_latest_sweep_then_resume_interrupted_graph(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+    config: Any = {"configurable": {"thread_id": "g"}}
+    with HybridSaver.from_conn_string(
+        tmp_path / "a.sqlite", pg_url, ttl=ttl, flush_namespaces=["*"]
+    ) as saver:
+        saver.setup()
+        graph = build_graph(saver)
+        assert "__interrupt__" in graph.invoke({"task": "t"}, config)
+        state = graph.get_state(config)
+        assert len(_local_ids(saver, "g")) > 3
+        report = saver.sweep_checkpoints(now=time.time() + 3600)
+        assert report["threads"] == 1
+        saver.flush(timeout=30)
+        after = graph.get_state(config)
+        assert after.values == state.values
+        assert after.next == state.next == ("review",)
+        assert after.tasks[0].interrupts[0].value["done"] == EXPECTED_DONE
+        assert_tiers_equal(saver, pg_url, "g")
+        final = graph.invoke(Command(resume="ok"), config)
+        assert final["approved"] == "ok" and final["done"] == EXPECTED_DONE
+    # A fresh machine resumes the swept thread from PostgreSQL alone.
+    with HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url) as other:
+        assert build_graph(other).get_state(config).values["approved"] == "ok"
+
+
+def test_sweep_limit_takes_oldest_first(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"default_ttl": 30, "sweep_limit": 2}
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as saver:
+        saver.setup()
+        for i in range(4):
+            _put_chain(saver, f"t{i}", 1, ts=OLD + dt.timedelta(minutes=i))
+        assert saver.sweep_checkpoints()["threads"] == 2
+        assert [bool(_local_ids(saver, f"t{i}")) for i in range(4)] == [False, False, True, True]
+        assert saver.sweep_checkpoints(limit=1)["threads"] == 1
+        assert saver.sweep_checkpoints()["threads"] == 1
+        assert all(not _local_ids(saver, f"t{i}") for i in range(4))
+
+
+def test_late_flush_cannot_bring_swept_checkpoints_back(tmp_path: Path, pg_url: str) -> None:
+    # "late" wrote the old checkpoints before the sweep, but its outbox entry is still queued
+    # (its flusher held back, as on a machine that was offline); "a" sweeps meanwhile.
+    late_db = LocalDB.open(tmp_path / "late.sqlite")
+    held = Replicator.acquire(late_db, pg_url, start=False)
+    late = HybridSaver(late_db, pg_url)
+    try:
+        late.setup()
+        with HybridSaver.from_conn_string(
+            tmp_path / "a.sqlite", pg_url, ttl={"strategy": "keep_latest", "default_ttl": 30}
+        ) as a:
+            ids = _put_chain(a, "x", 4, ts=OLD)
+            _put_chain(late, "x", 3, ts=OLD, ids_from=ids)
+            _put_chain(late, "gone", 2, ts=OLD)
+            a.flush(timeout=30)
+            assert a.sweep_checkpoints()["threads"] == 1
+            a.flush(timeout=30)
+            a.ttl = {"strategy": "delete", "default_ttl": 30, "sweep_limit": 10}
+            _put_chain(a, "gone", 1, ts=OLD)
+            a.flush(timeout=30)
+            assert a.sweep_checkpoints()["threads"] == 2  # "x" (kept latest) and "gone"
+            a.flush(timeout=30)
+            assert _pg_count(pg_url, "checkpoints", "x") == 0
+            assert _pg_count(pg_url, "checkpoints", "gone") == 0
+        held.start()
+        late.flush(timeout=30)
+        assert _pg_count(pg_url, "checkpoints", "x") == 0
+        assert _pg_count(pg_url, "checkpoints", "gone") == 0
+    finally:
+        late.close()
+        held.release()
+        late_db.close()
+
+
+def test_keep_latest_tombstones_refuse_late_older_checkpoints(tmp_path: Path, pg_url: str) -> None:
+    late_db = LocalDB.open(tmp_path / "late.sqlite")
+    held = Replicator.acquire(late_db, pg_url, start=False)
+    late = HybridSaver(late_db, pg_url)
+    try:
+        late.setup()
+        ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+        with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as a:
+            ids = _put_chain(a, "y", 4, ts=OLD)
+            _put_chain(late, "y", 3, ts=OLD, ids_from=ids)  # queued, never flushed yet
+            a.flush(timeout=30)
+            assert a.sweep_checkpoints()["threads"] == 1
+            a.flush(timeout=30)
+        held.start()
+        late.flush(timeout=30)
+        with psycopg.connect(pg_url) as conn:
+            rows = conn.execute(
+                "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'y'"
+            ).fetchall()
+        assert [r[0] for r in rows] == [ids[-1]]
+    finally:
+        late.close()
+        held.release()
+        late_db.close()
+
+
+def test_thread_only_in_postgres_is_swept(tmp_path: Path, pg_url: str) -> None:
+    with HybridSaver.from_conn_string(tmp_path / "writer.sqlite", pg_url) as writer:
+        writer.setup()
+        _put_chain(writer, "remote", 2, ts=OLD)
+        writer.flush(timeout=30)
+    ttl: Any = {"default_ttl": 30}
+    with HybridSaver.from_conn_string(tmp_path / "sweeper.sqlite", pg_url, ttl=ttl) as other:
+        report = other.sweep_checkpoints()
+        assert report["postgres_threads"] == 1 and report["local_threads"] == 0
+        other.flush(timeout=30)
+    assert _pg_count(pg_url, "checkpoints", "remote") == 0
+
+
+@pytest.mark.parametrize(
+    "ttl",
+    [
+        {"strategy": "forget", "default_ttl": 5},
+        {"default_ttl": -1},
+        {"default_ttl": 5, "sweep_limit": 0},
+        {"default_ttl": 5, "sweep_interval": 1},
+        "60",
+    ],
+)
+def test_bad_ttl_is_refused_before_anything_is_written(
+    tmp_path: Path, pg_url: str, ttl: Any
+) -> None:
+    with pytest.raises(ConfigError, match="ttl"):
+        HybridSaver(tmp_path / "bad.sqlite", pg_url, ttl=ttl)
+    assert not (tmp_path / "bad.sqlite").exists()
+
+
+def test_background_sweeper_runs_and_stops_on_close(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"default_ttl": 30, "sweep_interval_minutes": 0.002}  # every 0.12 s
+    saver = HybridSaver(tmp_path / "a.sqlite", pg_url, ttl=ttl)
+    try:
+        saver.setup()
+        assert saver.start_ttl_sweeper() is saver.start_ttl_sweeper()  # idempotent
+        _put_chain(saver, "bg", 2, ts=OLD)
+        deadline = time.monotonic() + 20
+        while _local_ids(saver, "bg") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _local_ids(saver, "bg") == []
+    finally:
+        saver.close()
+    assert not saver._ttl_sweeper.running
+
+
+def test_start_ttl_sweeper_without_policy_says_what_to_pass(tmp_path: Path, pg_url: str) -> None:
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url) as saver:
+        with pytest.raises(ConfigError, match="sweep_interval_minutes"):
+            saver.start_ttl_sweeper()
+        assert saver.sweep_checkpoints()["threads"] == 0
