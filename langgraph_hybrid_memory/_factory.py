@@ -40,7 +40,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -481,7 +481,7 @@ def _hybrid_parts(
         cache = TieredEmbeddingCache(local_cache, remote_cache)
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
-    saver = saver_cls(db, pool)
+    saver = saver_cls(db, pool, ttl=cast(Any, cfg.checkpoint_ttl))
     _defer(stack, saver.close)
     # Known now: status() says so before the first flush (not "postgres_reachable: None").
     saver.replicator.note_reachability(reachable)

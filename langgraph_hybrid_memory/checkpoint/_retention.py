@@ -17,7 +17,8 @@ import datetime as dt
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 import psycopg
 
@@ -33,6 +34,7 @@ __all__ = [
     "CheckpointTTLConfig",
     "RetentionReport",
     "sweep_checkpoints",
+    "ttl_from_env",
     "validate_ttl",
 ]
 
@@ -230,3 +232,65 @@ def sweep_checkpoints(
             extra={"event": "checkpoint_retention_swept", **report},
         )
     return report
+
+
+ENV_TTL = "MEMORY_CHECKPOINT_TTL_MINUTES"
+ENV_STRATEGY = "MEMORY_CHECKPOINT_TTL_STRATEGY"
+ENV_INTERVAL = "MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES"
+ENV_LIMIT = "MEMORY_CHECKPOINT_SWEEP_LIMIT"
+DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
+
+
+def ttl_from_env(env: Mapping[str, str]) -> CheckpointTTLConfig | None:
+    """The checkpointer policy from ``MEMORY_CHECKPOINT_*`` variables (None if no TTL is set).
+
+    With ``MEMORY_CHECKPOINT_TTL_MINUTES`` set, the strategy defaults to ``delete``, the sweep
+    interval to 5 minutes and the limit to 10,000 threads.
+
+    Raises:
+        ConfigError: a bad value, or a sweep setting without ``MEMORY_CHECKPOINT_TTL_MINUTES``;
+            the message names the variable and the accepted values.
+
+    Examples:
+        >>> ttl_from_env({"MEMORY_CHECKPOINT_TTL_MINUTES": "90"})["sweep_interval_minutes"]
+        5.0
+        >>> ttl_from_env({}) is None
+        True
+    """
+    raw = {k: env.get(k, "").strip() for k in (ENV_TTL, ENV_STRATEGY, ENV_INTERVAL, ENV_LIMIT)}
+    if not raw[ENV_TTL]:
+        extra = [k for k in (ENV_STRATEGY, ENV_INTERVAL, ENV_LIMIT) if raw[k]]
+        if extra:
+            raise ConfigError(
+                f"{', '.join(extra)} set without {ENV_TTL}; set {ENV_TTL} to a positive number "
+                "of minutes (or unset them)"
+            )
+        return None
+
+    def number(name: str, kind: type[int] | type[float], accepted: str) -> Any:
+        try:
+            value = kind(raw[name])
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name}={raw[name]!r} is not valid; use {accepted}")
+        return value
+
+    strategy = (raw[ENV_STRATEGY] or "delete").lower()
+    if strategy not in TTL_STRATEGIES:
+        raise ConfigError(f"{ENV_STRATEGY}={raw[ENV_STRATEGY]!r}; use one of {TTL_STRATEGIES}")
+    ttl: dict[str, Any] = {
+        "strategy": strategy,
+        "default_ttl": number(ENV_TTL, float, "a positive number of minutes"),
+        "sweep_interval_minutes": (
+            number(ENV_INTERVAL, float, "a positive number of minutes")
+            if raw[ENV_INTERVAL]
+            else DEFAULT_SWEEP_INTERVAL_MINUTES
+        ),
+        "sweep_limit": (
+            number(ENV_LIMIT, int, "a positive integer (threads per sweep)")
+            if raw[ENV_LIMIT]
+            else DEFAULT_SWEEP_LIMIT
+        ),
+    }
+    return validate_ttl(cast(CheckpointTTLConfig, ttl))

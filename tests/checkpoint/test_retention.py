@@ -268,3 +268,59 @@ def test_start_ttl_sweeper_without_policy_says_what_to_pass(tmp_path: Path, pg_u
         with pytest.raises(ConfigError, match="sweep_interval_minutes"):
             saver.start_ttl_sweeper()
         assert saver.sweep_checkpoints()["threads"] == 0
+
+
+def test_env_config_reaches_the_factory_saver(tmp_path: Path, pg_url: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    env = {
+        "MEMORY_TYPE": "hybrid",
+        "DATABASE_URL": pg_url,
+        "MEMORY_EMBEDDINGS": "none",
+        "MEMORY_CHECKPOINT_TTL_MINUTES": "30",
+        "MEMORY_CHECKPOINT_TTL_STRATEGY": "keep_latest",
+        "MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES": "60",
+        "MEMORY_CHECKPOINT_SWEEP_LIMIT": "7",
+    }
+    cfg = MemoryConfig.from_env(env, data_dir=tmp_path)
+    assert cfg.checkpoint_ttl == {
+        "strategy": "keep_latest",
+        "default_ttl": 30.0,
+        "sweep_interval_minutes": 60.0,
+        "sweep_limit": 7,
+    }
+    with open_memory(cfg) as memory:
+        saver = memory.checkpointer
+        assert isinstance(saver, HybridSaver)
+        assert saver.ttl == cfg.checkpoint_ttl
+        assert saver._ttl_sweeper.running
+        ids = _put_chain(saver, "env", 3, ts=OLD)
+        assert saver.sweep_checkpoints()["threads"] == 1
+        assert _local_ids(saver, "env") == [ids[-1]]
+    assert not saver._ttl_sweeper.running
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MEMORY_CHECKPOINT_TTL_MINUTES": "soon"}, "MEMORY_CHECKPOINT_TTL_MINUTES"),
+        ({"MEMORY_CHECKPOINT_TTL_MINUTES": "0"}, "MEMORY_CHECKPOINT_TTL_MINUTES"),
+        (
+            {"MEMORY_CHECKPOINT_TTL_MINUTES": "5", "MEMORY_CHECKPOINT_TTL_STRATEGY": "forget"},
+            "keep_latest",
+        ),
+        (
+            {"MEMORY_CHECKPOINT_TTL_MINUTES": "5", "MEMORY_CHECKPOINT_SWEEP_LIMIT": "1.5"},
+            "MEMORY_CHECKPOINT_SWEEP_LIMIT",
+        ),
+        (
+            {"MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES": "5"},
+            "without MEMORY_CHECKPOINT_TTL_MINUTES",
+        ),
+    ],
+)
+def test_bad_env_config_names_the_variable(env: dict[str, str], named: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig
+
+    with pytest.raises(ConfigError, match=named):
+        MemoryConfig.from_env(env)
