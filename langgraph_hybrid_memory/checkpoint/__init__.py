@@ -309,7 +309,7 @@ class HybridSaver(BaseHybridSaver):
     # -- retention ---------------------------------------------------------------------------
 
     def sweep_checkpoints(
-        self, *, now: float | None = None, limit: int | None = None
+        self, *, now: float | None = None, limit: int | None = None, dry_run: bool = False
     ) -> RetentionReport:
         """Apply the ``ttl`` policy once on both tiers (nothing without ``default_ttl``).
 
@@ -317,9 +317,10 @@ class HybridSaver(BaseHybridSaver):
         ``"keep_latest"`` keeps each of its namespaces' latest checkpoint (writes and referenced
         blobs included) and deletes the rest; threads using a DeltaChannel are left whole
         (``skipped_delta``). At most ``sweep_limit`` threads (or `limit`), oldest first. Deletes
-        go through the outbox and leave tombstones, as `delete_thread` and `prune`.
+        go through the outbox and leave tombstones, as `delete_thread` and `prune`. With
+        `dry_run`, only count.
         """
-        return _sweep_checkpoints(self, now=now, limit=limit)
+        return _sweep_checkpoints(self, now=now, limit=limit, dry_run=dry_run)
 
     def start_ttl_sweeper(self) -> Any:
         """Start the background retention sweeper (idempotent; stopped by `close`).

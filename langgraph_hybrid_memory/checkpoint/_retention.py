@@ -34,6 +34,7 @@ __all__ = [
     "CheckpointTTLConfig",
     "RetentionReport",
     "sweep_checkpoints",
+    "sweep_postgres_saver",
     "ttl_from_env",
     "validate_ttl",
 ]
@@ -155,7 +156,11 @@ LIMIT %s
 
 
 def sweep_checkpoints(
-    saver: HybridSaver, *, now: float | None = None, limit: int | None = None
+    saver: HybridSaver,
+    *,
+    now: float | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
 ) -> RetentionReport:
     """Apply `saver.ttl` once: sweep threads whose last checkpoint is older than ``default_ttl``.
 
@@ -165,6 +170,7 @@ def sweep_checkpoints(
     Args:
         now: the time to judge against (seconds since the epoch; default the current time).
         limit: most threads this sweep (default the policy's ``sweep_limit``).
+        dry_run: count the threads that would be swept; delete nothing.
     """
     ttl = saver.ttl or {}
     strategy = str(ttl.get("strategy", "delete"))
@@ -216,7 +222,9 @@ def sweep_checkpoints(
             if strategy == "keep_latest" and uses_delta:
                 report["skipped_delta"] += 1
                 continue
-            if strategy == "delete":
+            if dry_run:
+                pass
+            elif strategy == "delete":
                 saver.delete_thread(thread_id)
             else:
                 try:
@@ -226,7 +234,7 @@ def sweep_checkpoints(
                     continue
             report["threads"] += 1
             report[f"{tier}_threads"] += 1  # type: ignore[literal-required]
-    if report["threads"]:
+    if report["threads"] and not dry_run:
         logger.info(
             "checkpoint_retention_swept",
             extra={"event": "checkpoint_retention_swept", **report},
@@ -294,3 +302,51 @@ def ttl_from_env(env: Mapping[str, str]) -> CheckpointTTLConfig | None:
         ),
     }
     return validate_ttl(cast(CheckpointTTLConfig, ttl))
+
+
+def sweep_postgres_saver(
+    conn: Any,
+    ttl: CheckpointTTLConfig,
+    *,
+    now: float | None = None,
+    dry_run: bool = False,
+) -> RetentionReport:
+    """The same policy for ``MEMORY_TYPE=postgres``: langgraph's `PostgresSaver` tables, swept
+    with its own ``delete_thread`` / ``prune`` (which keeps what its reads need).
+
+    `conn` is a psycopg connection (autocommit, ``dict_row``) to the database of the tables.
+    """
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    policy = validate_ttl(ttl) or {}
+    strategy = str(policy.get("strategy", "delete"))
+    report = RetentionReport(
+        strategy=strategy,
+        cutoff=None,
+        threads=0,
+        local_threads=0,
+        postgres_threads=0,
+        skipped_delta=0,
+        postgres_error=None,
+    )
+    minutes = policy.get("default_ttl")
+    if not minutes:
+        return report
+    moment = time.time() if now is None else now
+    cutoff = dt.datetime.fromtimestamp(moment - float(minutes) * 60.0, dt.timezone.utc)
+    report["cutoff"] = cutoff.isoformat()
+    budget = int(policy.get("sweep_limit") or DEFAULT_SWEEP_LIMIT)
+    rows = conn.execute(PG_SELECT_EXPIRED, (cutoff, strategy, budget)).fetchall()
+    saver = PostgresSaver(conn)
+    for r in rows:
+        if strategy == "keep_latest" and r["uses_delta"]:
+            report["skipped_delta"] += 1
+            continue
+        if not dry_run:
+            if strategy == "delete":
+                saver.delete_thread(str(r["thread_id"]))
+            else:
+                saver.prune([str(r["thread_id"])], strategy="keep_latest")
+        report["threads"] += 1
+        report["postgres_threads"] += 1
+    return report

@@ -324,3 +324,75 @@ def test_bad_env_config_names_the_variable(env: dict[str, str], named: str) -> N
 
     with pytest.raises(ConfigError, match=named):
         MemoryConfig.from_env(env)
+
+
+def test_lghm_sweep_applies_the_policy_dry_run_first(tmp_path: Path, pg_url: str) -> None:
+    import json
+
+    from tests.cli.test_admin_cli import env_for, invoke
+
+    env = {
+        **env_for(pg_url, tmp_path),
+        "MEMORY_CHECKPOINT_TTL_MINUTES": "30",
+        "MEMORY_CHECKPOINT_TTL_STRATEGY": "keep_latest",
+    }
+    with HybridSaver.from_conn_string(tmp_path / "memory.sqlite", pg_url) as saver:
+        saver.setup()
+        ids = _put_chain(saver, "cli", 3, ts=OLD)
+        _put_chain(saver, "fresh", 3)
+    dry = invoke(["sweep", "--dry-run", "--json"], env)
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["checkpoints"]["threads"] == 1
+    assert _pg_count(pg_url, "checkpoints", "cli") == 3
+    done = invoke(["sweep", "--json"], env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["checkpoints"] == {
+        "threads": 1,
+        "local_threads": 1,
+        "postgres_threads": 0,
+        "skipped_delta": 0,
+    }
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'cli'")
+        assert [r[0] for r in rows] == [ids[-1]]
+    assert _pg_count(pg_url, "checkpoints", "fresh") == 3
+
+
+@pytest.mark.parametrize("strategy", ["delete", "keep_latest"])
+def test_postgres_memory_type_sweeps_postgres_saver_tables(
+    tmp_path: Path, pg_url: str, strategy: str
+) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    from langgraph_hybrid_memory import MemoryConfig
+    from langgraph_hybrid_memory.admin import AdminContext
+    from langgraph_hybrid_memory.admin._sweep import sweep_checkpoints
+
+    with PostgresSaver.from_conn_string(pg_url) as pg:
+        pg.setup()
+        config: Any = {"configurable": {"thread_id": "pgs", "checkpoint_ns": ""}}
+        for i in range(3):
+            cp = empty_checkpoint()
+            cp["ts"] = (OLD + dt.timedelta(seconds=i)).isoformat()
+            version = str(i + 1)
+            cp["channel_values"] = {"items": [i]}
+            cp["channel_versions"] = {"items": version}
+            config = pg.put(config, cp, {"step": i}, {"items": version})
+    cfg = MemoryConfig(
+        memory_type="postgres",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"strategy": strategy, "default_ttl": 30},
+    )
+    with AdminContext(cfg) as ctx:
+        report = sweep_checkpoints(ctx)
+    assert report is not None and report["threads"] == 1
+    expected = 0 if strategy == "delete" else 1
+    assert _pg_count(pg_url, "checkpoints", "pgs") == expected
+    with PostgresSaver.from_conn_string(pg_url) as pg:
+        tup = pg.get_tuple({"configurable": {"thread_id": "pgs"}})
+        if strategy == "keep_latest":
+            assert tup is not None and tup.checkpoint["channel_values"] == {"items": [2]}
+        else:
+            assert tup is None
