@@ -205,10 +205,12 @@ class Memory:
         return prune(self.admin(), keep_last=keep_last, older_than=older_than, apply=apply)
 
     def sweep(self, *, dry_run: bool = False) -> SweepReport:
-        """Delete expired memories on both tiers: `admin.sweep`."""
-        from langgraph_hybrid_memory.admin import sweep
+        """Delete expired memories on both tiers and apply the checkpoint retention policy
+        (with this memory's own `HybridSaver`): `admin.sweep`."""
+        from langgraph_hybrid_memory.admin._sweep import sweep
 
-        return sweep(self.admin(), dry_run=dry_run)
+        saver = self.checkpointer if isinstance(self.checkpointer, HybridSaver) else None
+        return sweep(self.admin(), dry_run=dry_run, checkpointer=saver)
 
     def _keyword(self) -> bool:
         return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"

@@ -13,6 +13,7 @@ from langgraph_hybrid_memory.admin._results import SweepReport
 from langgraph_hybrid_memory.errors import ConfigError
 
 if TYPE_CHECKING:
+    from langgraph_hybrid_memory.checkpoint import HybridSaver
     from langgraph_hybrid_memory.checkpoint._retention import RetentionReport
 
 __all__ = ["sweep", "sweep_checkpoints"]
@@ -25,8 +26,15 @@ LOCAL_COUNT_EXPIRED = (
 )
 
 
-def sweep(ctx: AdminContext, *, batch_size: int = 1000, dry_run: bool = False) -> SweepReport:
-    """Delete (or with `dry_run`, count) the expired store items of both tiers.
+def sweep(
+    ctx: AdminContext,
+    *,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+    checkpointer: HybridSaver | None = None,
+) -> SweepReport:
+    """Delete (or with `dry_run`, count) the expired store items of both tiers, and apply the
+    checkpoint retention policy (`sweep_checkpoints`; `checkpointer`: a running saver to use).
 
     Raises:
         ConfigError: `batch_size` is not a positive integer.
@@ -51,7 +59,7 @@ def sweep(ctx: AdminContext, *, batch_size: int = 1000, dry_run: bool = False) -
                 report["postgres"] = {"expired_items": n}
     if ctx.uses_local_file and ctx.sqlite_path.exists():
         report["local"] = {"expired_items": _sweep_local(ctx, batch_size, dry_run)}
-    checkpoints = sweep_checkpoints(ctx, dry_run=dry_run)
+    checkpoints = sweep_checkpoints(ctx, dry_run=dry_run, checkpointer=checkpointer)
     if checkpoints is not None:
         report["checkpoints"] = {
             "threads": checkpoints["threads"],
@@ -62,13 +70,19 @@ def sweep(ctx: AdminContext, *, batch_size: int = 1000, dry_run: bool = False) -
     return report
 
 
-def sweep_checkpoints(ctx: AdminContext, *, dry_run: bool = False) -> RetentionReport | None:
+def sweep_checkpoints(
+    ctx: AdminContext, *, dry_run: bool = False, checkpointer: HybridSaver | None = None
+) -> RetentionReport | None:
     """Apply ``MemoryConfig.checkpoint_ttl`` once (None when no policy is configured).
 
     ``hybrid``: `HybridSaver.sweep_checkpoints` on the local file and PostgreSQL (deletes go
     through the outbox, drained before returning, with tombstones). ``postgres``: langgraph's
     `PostgresSaver` tables (`sweep_postgres_saver`). Other types have no policy here.
+    A running `checkpointer` (e.g. `Memory.sweep`'s) is used as it is, with its own policy:
+    a second saver on the same file would run a second flusher on one outbox.
     """
+    if checkpointer is not None:
+        return checkpointer.sweep_checkpoints(dry_run=dry_run) if checkpointer.ttl else None
     ttl = ctx.cfg.checkpoint_ttl
     if not ttl:
         return None

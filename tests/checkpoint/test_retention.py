@@ -396,3 +396,23 @@ def test_postgres_memory_type_sweeps_postgres_saver_tables(
             assert tup is not None and tup.checkpoint["channel_values"] == {"items": [2]}
         else:
             assert tup is None
+
+
+def test_memory_sweep_uses_its_own_saver(tmp_path: Path, pg_url: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    cfg = MemoryConfig(
+        memory_type="hybrid",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"default_ttl": 30},
+    )
+    with open_memory(cfg) as memory:
+        saver = memory.checkpointer
+        assert isinstance(saver, HybridSaver)
+        _put_chain(saver, "m", 2, ts=OLD)
+        assert memory.sweep(dry_run=True)["checkpoints"]["threads"] == 1
+        assert _local_ids(saver, "m") != []
+        assert memory.sweep()["checkpoints"]["local_threads"] == 1
+        assert _local_ids(saver, "m") == []
