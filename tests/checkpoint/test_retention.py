@@ -416,3 +416,21 @@ def test_memory_sweep_uses_its_own_saver(tmp_path: Path, pg_url: str) -> None:
         assert _local_ids(saver, "m") != []
         assert memory.sweep()["checkpoints"]["local_threads"] == 1
         assert _local_ids(saver, "m") == []
+
+
+def test_async_saver_sweeps_from_the_event_loop(tmp_path: Path, pg_url: str) -> None:
+    import asyncio
+
+    from langgraph_hybrid_memory import AsyncHybridSaver
+
+    async def main() -> None:
+        async with AsyncHybridSaver.from_conn_string(
+            tmp_path / "a.sqlite", pg_url, ttl={"strategy": "keep_latest", "default_ttl": 30}
+        ) as saver:
+            await saver.setup()
+            ids = await asyncio.to_thread(_put_chain, saver, "as", 3, ts=OLD)
+            report = await saver.asweep_checkpoints()
+            assert report["threads"] == 1
+            assert await asyncio.to_thread(_local_ids, saver, "as") == [ids[-1]]
+
+    asyncio.run(main())
