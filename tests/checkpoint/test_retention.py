@@ -5,19 +5,31 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 import pytest
+from langgraph.channels import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.types import Command
+from typing_extensions import TypedDict
 
 from langgraph_hybrid_memory import HybridSaver
 from langgraph_hybrid_memory._outbox import Replicator
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.errors import ConfigError
 from tests.checkpoint.helpers import EXPECTED_DONE, assert_tiers_equal, build_graph
+
+
+def _concat(state: list[str] | None, writes: Sequence[list[str]]) -> list[str]:
+    return [*(state or []), *(x for w in writes for x in w)]
+
+
+class DeltaState(TypedDict, total=False):
+    log: Annotated[list[str], DeltaChannel(_concat)]
+
 
 OLD = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
 
@@ -434,3 +446,31 @@ def test_async_saver_sweeps_from_the_event_loop(tmp_path: Path, pg_url: str) -> 
             assert await asyncio.to_thread(_local_ids, saver, "as") == [ids[-1]]
 
     asyncio.run(main())
+
+
+def test_keep_latest_leaves_delta_channel_threads_whole(tmp_path: Path, pg_url: str) -> None:
+    from langgraph.graph import END, START, StateGraph
+
+    def step(state: DeltaState) -> dict[str, Any]:
+        return {"log": [f"s{len(state.get('log') or [])}"]}
+
+    g = StateGraph(DeltaState)
+    g.add_node("step", step)
+    g.add_edge(START, "step")
+    g.add_edge("step", END)
+    config: Any = {"configurable": {"thread_id": "delta"}}
+    ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as saver:
+        saver.setup()
+        graph = g.compile(checkpointer=saver)
+        for _ in range(3):
+            graph.invoke({"log": ["in"]}, config)
+        values = graph.get_state(config).values
+        count = len(_local_ids(saver, "delta"))
+        report = saver.sweep_checkpoints(now=time.time() + 3600)
+        assert report["skipped_delta"] == 1 and report["threads"] == 0
+        assert len(_local_ids(saver, "delta")) == count
+        assert graph.get_state(config).values == values
+        saver.ttl = {"strategy": "delete", "default_ttl": 30, "sweep_limit": 10}
+        assert saver.sweep_checkpoints(now=time.time() + 3600)["threads"] == 1
+        assert _local_ids(saver, "delta") == []
