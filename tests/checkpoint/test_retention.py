@@ -228,17 +228,21 @@ def test_keep_latest_tombstones_refuse_late_older_checkpoints(tmp_path: Path, pg
         late_db.close()
 
 
-def test_thread_only_in_postgres_is_swept(tmp_path: Path, pg_url: str) -> None:
+@pytest.mark.parametrize("strategy", ["delete", "keep_latest"])
+def test_thread_only_in_postgres_is_swept(tmp_path: Path, pg_url: str, strategy: str) -> None:
     with HybridSaver.from_conn_string(tmp_path / "writer.sqlite", pg_url) as writer:
         writer.setup()
-        _put_chain(writer, "remote", 2, ts=OLD)
+        ids = _put_chain(writer, "remote", 3, ts=OLD)
         writer.flush(timeout=30)
-    ttl: Any = {"default_ttl": 30}
+    ttl: Any = {"strategy": strategy, "default_ttl": 30}
     with HybridSaver.from_conn_string(tmp_path / "sweeper.sqlite", pg_url, ttl=ttl) as other:
         report = other.sweep_checkpoints()
         assert report["postgres_threads"] == 1 and report["local_threads"] == 0
         other.flush(timeout=30)
-    assert _pg_count(pg_url, "checkpoints", "remote") == 0
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'remote'")
+        assert [r[0] for r in rows] == ([] if strategy == "delete" else [ids[-1]])
+    assert _pg_count(pg_url, "checkpoint_writes", "remote") == (0 if strategy == "delete" else 1)
 
 
 @pytest.mark.parametrize(
