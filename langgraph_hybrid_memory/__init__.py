@@ -10,7 +10,12 @@ from langgraph_hybrid_memory._embeddings import CachedEmbeddings, resolve_embedd
 from langgraph_hybrid_memory._factory import Memory, aopen_memory, open_memory
 from langgraph_hybrid_memory._quality import CollapseConfig, RankingConfig
 from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
-from langgraph_hybrid_memory.checkpoint import FlushMode, HybridSaver, HybridSaverStatus
+from langgraph_hybrid_memory.checkpoint import (
+    CheckpointTTLConfig,
+    FlushMode,
+    HybridSaver,
+    HybridSaverStatus,
+)
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.errors import (
     ConfigError,
@@ -50,6 +55,7 @@ __all__ = [
     "AsyncPgVectorStore",
     "AsyncSessionLog",
     "CachedEmbeddings",
+    "CheckpointTTLConfig",
     "CollapseConfig",
     "ConfigError",
     "DimensionMismatchError",

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 from urllib.parse import quote
 
 import psycopg.conninfo
@@ -153,6 +153,10 @@ class MemoryConfig:
     (``LGHM_API_TOKEN``, at least 16 characters); never in `repr`, logs or responses."""
     api_max_body_bytes: int = DEFAULT_API_MAX_BODY_BYTES
     """Largest request body the HTTP API accepts (``LGHM_API_MAX_BODY_BYTES``); larger: 413."""
+    checkpoint_ttl: dict[str, Any] | None = None
+    """Checkpoint retention for ``MEMORY_TYPE=hybrid`` (a `CheckpointTTLConfig`, from
+    ``MEMORY_CHECKPOINT_TTL_MINUTES``, ``MEMORY_CHECKPOINT_TTL_STRATEGY``,
+    ``MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES``, ``MEMORY_CHECKPOINT_SWEEP_LIMIT``)."""
 
     def __post_init__(self) -> None:
         if self.memory_type not in MEMORY_TYPES:
@@ -199,6 +203,10 @@ class MemoryConfig:
             or ttl <= 0
         ):
             raise ConfigError(f"MEMORY_TTL_HOURS must be a positive number of hours, got {ttl!r}")
+        if self.checkpoint_ttl is not None:
+            from langgraph_hybrid_memory.checkpoint._retention import validate_ttl
+
+            validate_ttl(cast(Any, self.checkpoint_ttl))
         cap = self.session_max_context_length
         if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 100_000:
             raise ConfigError(
@@ -213,7 +221,9 @@ class MemoryConfig:
         ``POSTGRES_DB``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_SSL``),
         ``DATABASE_READ_URL``, ``POSTGRES_POOL_SIZE``, ``MEMORY_DATA_DIR``, ``MEMORY_EMBEDDINGS``,
         ``MEMORY_TTL_HOURS``, ``MEMORY_MAX_CONTEXT_LENGTH``, ``OPENAI_API_KEY``,
-        ``LGHM_API_TOKEN``, ``LGHM_API_MAX_BODY_BYTES``.
+        ``LGHM_API_TOKEN``, ``LGHM_API_MAX_BODY_BYTES``, ``MEMORY_CHECKPOINT_TTL_MINUTES``,
+        ``MEMORY_CHECKPOINT_TTL_STRATEGY``, ``MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES``,
+        ``MEMORY_CHECKPOINT_SWEEP_LIMIT``.
         ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
 
         Raises:
@@ -279,6 +289,12 @@ class MemoryConfig:
                 raise ConfigError(
                     f"LGHM_API_MAX_BODY_BYTES={max_body!r} is not an integer of bytes"
                 ) from None
+        # Imported here: the checkpoint package imports much more than this module needs.
+        from langgraph_hybrid_memory.checkpoint._retention import ttl_from_env
+
+        checkpoint_ttl = ttl_from_env(env)
+        if checkpoint_ttl is not None:
+            values["checkpoint_ttl"] = dict(checkpoint_ttl)
         values.update(overrides)
         return cls(**values)
 

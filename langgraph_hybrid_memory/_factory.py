@@ -40,7 +40,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -205,10 +205,12 @@ class Memory:
         return prune(self.admin(), keep_last=keep_last, older_than=older_than, apply=apply)
 
     def sweep(self, *, dry_run: bool = False) -> SweepReport:
-        """Delete expired memories on both tiers: `admin.sweep`."""
-        from langgraph_hybrid_memory.admin import sweep
+        """Delete expired memories on both tiers and apply the checkpoint retention policy
+        (with this memory's own `HybridSaver`): `admin.sweep`."""
+        from langgraph_hybrid_memory.admin._sweep import sweep
 
-        return sweep(self.admin(), dry_run=dry_run)
+        saver = self.checkpointer if isinstance(self.checkpointer, HybridSaver) else None
+        return sweep(self.admin(), dry_run=dry_run, checkpointer=saver)
 
     def _keyword(self) -> bool:
         return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"
@@ -481,7 +483,7 @@ def _hybrid_parts(
         cache = TieredEmbeddingCache(local_cache, remote_cache)
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
-    saver = saver_cls(db, pool)
+    saver = saver_cls(db, pool, ttl=cast(Any, cfg.checkpoint_ttl))
     _defer(stack, saver.close)
     # Known now: status() says so before the first flush (not "postgres_reachable: None").
     saver.replicator.note_reachability(reachable)

@@ -9,6 +9,7 @@ EXPECTED_PUBLIC_API = [
     "AsyncHybridSaver",
     "AsyncHybridStore",
     "CachedEmbeddings",
+    "CheckpointTTLConfig",
     "AsyncPgVectorStore",
     "ConfigError",
     "DimensionMismatchError",

@@ -18,7 +18,7 @@ operation           what it does
 `outbox_health`     outbox depth and age, dead letters, last error
 `forget_user`       erase one user everywhere, with the report
 `prune`             delete old checkpoints on both tiers
-`sweep`             delete expired memories (TTL)
+`sweep`             delete expired memories (TTL); apply the checkpoint retention policy
 `dedup`             merge one user's duplicate memories (dry run unless ``apply=True``)
 `query_stats`       query analytics and access counts per user
 `setup`             run every part's migrations; `migrations` lists them

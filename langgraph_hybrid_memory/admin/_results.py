@@ -118,6 +118,9 @@ class SweepReport(TypedDict, total=False):
     postgres: dict[str, int]
     """``expired_items``."""
     local: dict[str, int]
+    checkpoints: dict[str, int]
+    """Checkpoint retention (``MEMORY_CHECKPOINT_TTL_*``): ``threads`` swept (or, dry run, to
+    sweep), ``local_threads``, ``postgres_threads``, ``skipped_delta``."""
 
 
 class ThreadInfo(TypedDict):

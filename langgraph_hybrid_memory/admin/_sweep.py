@@ -1,8 +1,10 @@
-"""`sweep`: delete expired memories (TTL) in batches, on both tiers."""
+"""`sweep`: delete expired memories (TTL) in batches, on both tiers, and apply the checkpoint
+retention policy (``MEMORY_CHECKPOINT_TTL_*``)."""
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any, cast
 
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.admin._context import AdminContext, table_exists
@@ -10,7 +12,11 @@ from langgraph_hybrid_memory.admin._forget_pg import pg_present
 from langgraph_hybrid_memory.admin._results import SweepReport
 from langgraph_hybrid_memory.errors import ConfigError
 
-__all__ = ["sweep"]
+if TYPE_CHECKING:
+    from langgraph_hybrid_memory.checkpoint import HybridSaver
+    from langgraph_hybrid_memory.checkpoint._retention import RetentionReport
+
+__all__ = ["sweep", "sweep_checkpoints"]
 
 PG_COUNT_EXPIRED = (
     "SELECT count(*) AS n FROM {}.items WHERE expires_at IS NOT NULL AND expires_at <= now()"
@@ -20,8 +26,15 @@ LOCAL_COUNT_EXPIRED = (
 )
 
 
-def sweep(ctx: AdminContext, *, batch_size: int = 1000, dry_run: bool = False) -> SweepReport:
-    """Delete (or with `dry_run`, count) the expired store items of both tiers.
+def sweep(
+    ctx: AdminContext,
+    *,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+    checkpointer: HybridSaver | None = None,
+) -> SweepReport:
+    """Delete (or with `dry_run`, count) the expired store items of both tiers, and apply the
+    checkpoint retention policy (`sweep_checkpoints`; `checkpointer`: a running saver to use).
 
     Raises:
         ConfigError: `batch_size` is not a positive integer.
@@ -46,7 +59,48 @@ def sweep(ctx: AdminContext, *, batch_size: int = 1000, dry_run: bool = False) -
                 report["postgres"] = {"expired_items": n}
     if ctx.uses_local_file and ctx.sqlite_path.exists():
         report["local"] = {"expired_items": _sweep_local(ctx, batch_size, dry_run)}
+    checkpoints = sweep_checkpoints(ctx, dry_run=dry_run, checkpointer=checkpointer)
+    if checkpoints is not None:
+        report["checkpoints"] = {
+            "threads": checkpoints["threads"],
+            "local_threads": checkpoints["local_threads"],
+            "postgres_threads": checkpoints["postgres_threads"],
+            "skipped_delta": checkpoints["skipped_delta"],
+        }
     return report
+
+
+def sweep_checkpoints(
+    ctx: AdminContext, *, dry_run: bool = False, checkpointer: HybridSaver | None = None
+) -> RetentionReport | None:
+    """Apply ``MemoryConfig.checkpoint_ttl`` once (None when no policy is configured).
+
+    ``hybrid``: `HybridSaver.sweep_checkpoints` on the local file and PostgreSQL (deletes go
+    through the outbox, drained before returning, with tombstones). ``postgres``: langgraph's
+    `PostgresSaver` tables (`sweep_postgres_saver`). Other types have no policy here.
+    A running `checkpointer` (e.g. `Memory.sweep`'s) is used as it is, with its own policy:
+    a second saver on the same file would run a second flusher on one outbox.
+    """
+    if checkpointer is not None:
+        return checkpointer.sweep_checkpoints(dry_run=dry_run) if checkpointer.ttl else None
+    ttl = ctx.cfg.checkpoint_ttl
+    if not ttl:
+        return None
+    if ctx.cfg.memory_type == "hybrid":
+        from langgraph_hybrid_memory.checkpoint import HybridSaver
+
+        policy: Any = {**ttl, "sweep_interval_minutes": None}  # one sweep, no thread
+        with HybridSaver(ctx.sqlite_path, ctx.pg_url(), ttl=policy) as saver:
+            saver.setup()
+            return saver.sweep_checkpoints(dry_run=dry_run)
+    if ctx.cfg.memory_type == "postgres":
+        from langgraph_hybrid_memory.checkpoint._retention import sweep_postgres_saver
+
+        with ctx.pg() as conn:
+            if not pg_present(conn, "public.checkpoints"):
+                return None
+            return sweep_postgres_saver(conn, cast(Any, ttl), dry_run=dry_run)
+    return None
 
 
 def _sweep_local(ctx: AdminContext, batch_size: int, dry_run: bool) -> int:

@@ -36,7 +36,16 @@ from langgraph_hybrid_memory._outbox import (
     redact,
 )
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
+from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory.checkpoint import base as b
+from langgraph_hybrid_memory.checkpoint._retention import (
+    CheckpointTTLConfig,
+    RetentionReport,
+    validate_ttl,
+)
+from langgraph_hybrid_memory.checkpoint._retention import (
+    sweep_checkpoints as _sweep_checkpoints,
+)
 from langgraph_hybrid_memory.checkpoint.base import (
     BaseHybridSaver,
     FlushMode,
@@ -46,7 +55,14 @@ from langgraph_hybrid_memory.checkpoint.base import (
 )
 from langgraph_hybrid_memory.errors import ConfigError
 
-__all__ = ["FlushMode", "HybridSaver", "HybridSaverStatus", "PruneStrategy"]
+__all__ = [
+    "CheckpointTTLConfig",
+    "FlushMode",
+    "HybridSaver",
+    "HybridSaverStatus",
+    "PruneStrategy",
+    "RetentionReport",
+]
 
 logger = logging.getLogger("langgraph_hybrid_memory")
 
@@ -135,6 +151,10 @@ class HybridSaver(BaseHybridSaver):
         hydrate: Read threads missing locally from PostgreSQL (default True).
         synchronous: Local SQLite ``synchronous`` setting when this saver opens the file.
         close_timeout: How long `close` waits for the outbox to drain.
+        ttl: Retention policy (`CheckpointTTLConfig`, langgraph-api's checkpointer ``ttl``):
+            ``strategy`` ``"delete"`` or ``"keep_latest"``, ``default_ttl`` (minutes since a
+            thread's last checkpoint), ``sweep_interval_minutes`` (starts a background sweeper)
+            and ``sweep_limit`` (threads per sweep). See `sweep_checkpoints`.
         **replicator_options: ``max_entries``, ``full_timeout``, ``batch_size``,
             ``flush_interval``, ``flush_linger``, ``backoff_initial``, ``backoff_max``,
             ``max_attempts``, ``connect_timeout``, ``pool_max_size`` (used when this saver
@@ -166,8 +186,10 @@ class HybridSaver(BaseHybridSaver):
         hydrate: bool = True,
         synchronous: Synchronous = "FULL",
         close_timeout: float = 30.0,
+        ttl: CheckpointTTLConfig | None = None,
         **replicator_options: Any,
     ) -> None:
+        self.ttl = validate_ttl(ttl)  # before anything is opened: bad input changes nothing
         if mode not in FLUSH_MODES:
             raise ConfigError(f"mode must be one of {FLUSH_MODES}, got {mode!r}")
         unknown = set(replicator_options) - REPLICATOR_OPTIONS
@@ -202,6 +224,13 @@ class HybridSaver(BaseHybridSaver):
             stream_key="thread_ids",
             stream_prefix=b.stream_of(""),
         )
+        self._ttl_sweeper = SweeperThread(
+            lambda: self.sweep_checkpoints()["threads"],
+            name="lghm-checkpoint-retention",
+            label="checkpoint retention",
+        )
+        if self.ttl and self.ttl.get("default_ttl") and self.ttl.get("sweep_interval_minutes"):
+            self.start_ttl_sweeper()
 
     # -- construction ------------------------------------------------------------------------
 
@@ -272,9 +301,47 @@ class HybridSaver(BaseHybridSaver):
         if self._closed:
             return
         self._closed = True
+        self._ttl_sweeper.stop(timeout=self.close_timeout)
         self.replicator.release(timeout=self.close_timeout)
         if self._owns_db:
             self.db.close()
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def sweep_checkpoints(
+        self, *, now: float | None = None, limit: int | None = None, dry_run: bool = False
+    ) -> RetentionReport:
+        """Apply the ``ttl`` policy once on both tiers (nothing without ``default_ttl``).
+
+        ``"delete"`` removes each thread whose last checkpoint is older than ``default_ttl``;
+        ``"keep_latest"`` keeps each of its namespaces' latest checkpoint (writes and referenced
+        blobs included) and deletes the rest; threads using a DeltaChannel are left whole
+        (``skipped_delta``). At most ``sweep_limit`` threads (or `limit`), oldest first. Deletes
+        go through the outbox and leave tombstones, as `delete_thread` and `prune`. With
+        `dry_run`, only count.
+        """
+        return _sweep_checkpoints(self, now=now, limit=limit, dry_run=dry_run)
+
+    def start_ttl_sweeper(self) -> Any:
+        """Start the background retention sweeper (idempotent; stopped by `close`).
+
+        Returns a future that completes when the sweeper stops.
+
+        Raises:
+            ConfigError: no ``ttl`` with ``default_ttl`` and ``sweep_interval_minutes``.
+        """
+        ttl = self.ttl or {}
+        interval = ttl.get("sweep_interval_minutes")
+        if not ttl.get("default_ttl") or not interval:
+            raise ConfigError(
+                "start_ttl_sweeper needs ttl={'default_ttl': MINUTES, "
+                "'sweep_interval_minutes': MINUTES}"
+            )
+        return self._ttl_sweeper.start(float(interval))
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the background sweeper; True if it stopped within `timeout` seconds."""
+        return self._ttl_sweeper.stop(timeout)
 
     def __enter__(self) -> HybridSaver:
         return self

@@ -18,6 +18,7 @@ from langgraph.checkpoint.base import (
 
 from langgraph_hybrid_memory._asyncguard import refuse_on_event_loop
 from langgraph_hybrid_memory.checkpoint import HybridSaver
+from langgraph_hybrid_memory.checkpoint._retention import RetentionReport
 
 __all__ = ["AsyncHybridSaver"]
 
@@ -107,6 +108,14 @@ class AsyncHybridSaver(HybridSaver):
     async def aflush(self, timeout: float | None = None) -> None:
         """Async `flush`."""
         await asyncio.to_thread(self.flush, timeout)
+
+    async def asweep_checkpoints(
+        self, *, now: float | None = None, limit: int | None = None, dry_run: bool = False
+    ) -> RetentionReport:
+        """Async `HybridSaver.sweep_checkpoints` (in a worker thread)."""
+        return await asyncio.to_thread(
+            lambda: self.sweep_checkpoints(now=now, limit=limit, dry_run=dry_run)
+        )
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)

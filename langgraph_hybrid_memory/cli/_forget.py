@@ -105,7 +105,8 @@ def sweep(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count only")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete expired store items (TTL) in batches, on both tiers."""
+    """Delete expired store items (TTL) in batches, on both tiers, and apply the checkpoint
+    retention policy (MEMORY_CHECKPOINT_TTL_MINUTES and related variables)."""
     report = run(ctx, lambda cli: admin.sweep(cli, batch_size=batch_size, dry_run=dry_run))
     if as_json:
         print_json(report)

@@ -1,0 +1,352 @@
+"""Checkpoint retention: which threads have outlived their TTL, and sweeping them on both tiers.
+
+Semantics follow the LangGraph Agent Server's checkpointer ``ttl`` config (``ThreadTTLConfig`` of
+langgraph-api): ``strategy`` ``"delete"`` removes a thread whole, ``"keep_latest"`` keeps each
+namespace's latest checkpoint (with its writes and the blobs it references) and deletes the rest;
+``default_ttl`` is in minutes and counts from the thread's last checkpoint; the sweeper runs every
+``sweep_interval_minutes`` and handles at most ``sweep_limit`` threads per sweep.
+
+The deletes themselves are `HybridSaver.delete_thread` / `HybridSaver.prune`, so they go through
+the outbox in per-thread order and leave tombstones in PostgreSQL: a late flush of a checkpoint
+written before the sweep never brings it back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
+
+import psycopg
+
+from langgraph_hybrid_memory.checkpoint import base as b
+from langgraph_hybrid_memory.errors import ConfigError
+
+if TYPE_CHECKING:
+    from langgraph_hybrid_memory.checkpoint import HybridSaver
+
+__all__ = [
+    "DEFAULT_SWEEP_LIMIT",
+    "TTL_STRATEGIES",
+    "CheckpointTTLConfig",
+    "RetentionReport",
+    "sweep_checkpoints",
+    "sweep_postgres_saver",
+    "ttl_from_env",
+    "validate_ttl",
+]
+
+logger = logging.getLogger("langgraph_hybrid_memory")
+
+TTL_STRATEGIES = ("delete", "keep_latest")
+DEFAULT_SWEEP_LIMIT = 10_000  # langgraph-api's default threads per sweep
+
+
+class CheckpointTTLConfig(TypedDict, total=False):
+    """A checkpointer retention policy, named as langgraph-api's ``ThreadTTLConfig``."""
+
+    strategy: Literal["delete", "keep_latest"]
+    """``"delete"`` (default): remove an expired thread whole. ``"keep_latest"``: keep each
+    namespace's latest checkpoint and delete older ones with their writes."""
+    default_ttl: float | None
+    """Minutes since a thread's last checkpoint after which it is swept (None: never)."""
+    sweep_interval_minutes: float | None
+    """Minutes between background sweeps (None: no background sweeper)."""
+    sweep_limit: int | None
+    """Most threads handled per sweep (default 10,000)."""
+
+
+class RetentionReport(TypedDict):
+    """What one sweep did."""
+
+    strategy: str
+    cutoff: str | None
+    """ISO time: threads whose last checkpoint is older were swept (None: no TTL set)."""
+    threads: int
+    local_threads: int
+    postgres_threads: int
+    """Threads found only in PostgreSQL (not in this machine's file) that were swept."""
+    skipped_delta: int
+    """``keep_latest`` only: expired threads using a DeltaChannel, left whole (their latest
+    values are rebuilt from older checkpoints)."""
+    postgres_error: str | None
+
+
+def _positive(name: str, value: Any, *, integer: bool = False) -> None:
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, int if integer else (int, float))
+        and math.isfinite(value)
+        and value > 0
+    )
+    if not ok:
+        kind = "a positive integer" if integer else "a positive number of minutes"
+        raise ConfigError(f"ttl[{name!r}] must be {kind} or None, got {value!r}")
+
+
+def validate_ttl(ttl: CheckpointTTLConfig | None) -> CheckpointTTLConfig | None:
+    """A checked copy of `ttl` with defaults filled in (None stays None).
+
+    Raises:
+        ConfigError: unknown key, unknown strategy, or a value that is not positive.
+
+    Examples:
+        >>> validate_ttl({"default_ttl": 60})["strategy"], validate_ttl(None)
+        ('delete', None)
+    """
+    if ttl is None:
+        return None
+    if not isinstance(ttl, dict):
+        raise ConfigError(
+            f"ttl must be a dict such as {{'strategy': 'keep_latest', 'default_ttl': 60}}, "
+            f"got {ttl!r}"
+        )
+    unknown = set(ttl) - set(CheckpointTTLConfig.__annotations__)
+    if unknown:
+        raise ConfigError(
+            f"unknown ttl key(s) {sorted(unknown)}; accepted: "
+            f"{sorted(CheckpointTTLConfig.__annotations__)}"
+        )
+    strategy = ttl.get("strategy", "delete")
+    if strategy not in TTL_STRATEGIES:
+        raise ConfigError(f"ttl['strategy'] must be one of {TTL_STRATEGIES}, got {strategy!r}")
+    out: CheckpointTTLConfig = {
+        "strategy": strategy,
+        "default_ttl": ttl.get("default_ttl"),
+        "sweep_interval_minutes": ttl.get("sweep_interval_minutes"),
+        "sweep_limit": ttl.get("sweep_limit", DEFAULT_SWEEP_LIMIT),
+    }
+    for name in ("default_ttl", "sweep_interval_minutes"):
+        if out.get(name) is not None:
+            _positive(name, out.get(name))
+    if out.get("sweep_limit") is None:
+        out["sweep_limit"] = DEFAULT_SWEEP_LIMIT
+    _positive("sweep_limit", out.get("sweep_limit"), integer=True)
+    return out
+
+
+# Threads whose latest checkpoint (any namespace) is older than the cutoff, oldest first. For
+# keep_latest only threads with something to delete (more checkpoints than namespaces), so a
+# swept thread is not picked again on every sweep; DeltaChannel threads are flagged.
+LOCAL_SELECT_EXPIRED = """
+SELECT thread_id,
+       max(json_type(metadata, '$.counters_since_delta_snapshot') IS NOT NULL
+           OR json_type(metadata, '$.delta_writes_versioned') IS NOT NULL) AS uses_delta
+FROM lghm_checkpoints
+GROUP BY thread_id
+HAVING max(julianday(json_extract(checkpoint, '$.ts'))) < julianday(?)
+   AND (? = 'delete' OR count(*) > count(DISTINCT checkpoint_ns))
+ORDER BY max(julianday(json_extract(checkpoint, '$.ts')))
+LIMIT ?
+"""
+PG_SELECT_EXPIRED = """
+SELECT thread_id,
+       bool_or(metadata ? 'counters_since_delta_snapshot' OR metadata ? 'delta_writes_versioned')
+       AS uses_delta
+FROM checkpoints
+GROUP BY thread_id
+HAVING max((checkpoint ->> 'ts')::timestamptz) < %s::timestamptz
+   AND (%s = 'delete' OR count(*) > count(DISTINCT checkpoint_ns))
+ORDER BY max((checkpoint ->> 'ts')::timestamptz)
+LIMIT %s
+"""
+
+
+def sweep_checkpoints(
+    saver: HybridSaver,
+    *,
+    now: float | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+) -> RetentionReport:
+    """Apply `saver.ttl` once: sweep threads whose last checkpoint is older than ``default_ttl``.
+
+    Threads in the local file are judged there (it is ahead of PostgreSQL for them); threads
+    only in PostgreSQL (written by another machine) are judged there, when it is reachable.
+
+    Args:
+        now: the time to judge against (seconds since the epoch; default the current time).
+        limit: most threads this sweep (default the policy's ``sweep_limit``).
+        dry_run: count the threads that would be swept; delete nothing.
+    """
+    ttl = saver.ttl or {}
+    strategy = str(ttl.get("strategy", "delete"))
+    report = RetentionReport(
+        strategy=strategy,
+        cutoff=None,
+        threads=0,
+        local_threads=0,
+        postgres_threads=0,
+        skipped_delta=0,
+        postgres_error=None,
+    )
+    minutes = ttl.get("default_ttl")
+    if not minutes:
+        return report
+    budget = int(limit if limit is not None else ttl.get("sweep_limit") or DEFAULT_SWEEP_LIMIT)
+    moment = time.time() if now is None else now
+    cutoff = dt.datetime.fromtimestamp(moment - float(minutes) * 60.0, dt.timezone.utc)
+    report["cutoff"] = cutoff.isoformat()
+    with saver.db.read() as conn:
+        local = [
+            (str(r[0]), bool(r[1]))
+            for r in conn.execute(LOCAL_SELECT_EXPIRED, (cutoff.isoformat(), strategy, budget))
+        ]
+    remote: list[tuple[str, bool]] = []
+    if len(local) < budget and not saver.replicator.looks_unreachable():
+        try:
+            with saver.replicator.connection() as pg:
+                saver._prepare_remote(pg)
+                rows = pg.execute(PG_SELECT_EXPIRED, (cutoff, strategy, budget)).fetchall()
+            seen = {t for t, _ in local}
+            with saver.db.read() as conn:
+                for r in rows:
+                    t = str(r["thread_id"])
+                    # A thread in the local file is judged by the local file (its newest
+                    # checkpoints may not be flushed yet); so is one with pending entries.
+                    if t in seen or conn.execute(b.LOCAL_THREAD_EXISTS, (t,)).fetchone():
+                        continue
+                    if saver.outbox.has_pending(b.stream_of(t)):
+                        continue
+                    remote.append((t, bool(r["uses_delta"])))
+        except psycopg.Error as exc:
+            report["postgres_error"] = f"{type(exc).__name__}"
+            saver.replicator.note_reachability(False, exc)
+    for tier, threads in (("local", local), ("postgres", remote)):
+        for thread_id, uses_delta in threads:
+            if report["threads"] >= budget:
+                break
+            if strategy == "keep_latest" and uses_delta:
+                report["skipped_delta"] += 1
+                continue
+            if dry_run:
+                pass
+            elif strategy == "delete":
+                saver.delete_thread(thread_id)
+            else:
+                try:
+                    saver.prune([thread_id], strategy="keep_latest", keep_last=1)
+                except NotImplementedError:  # became a DeltaChannel thread meanwhile
+                    report["skipped_delta"] += 1
+                    continue
+            report["threads"] += 1
+            report[f"{tier}_threads"] += 1  # type: ignore[literal-required]
+    if report["threads"] and not dry_run:
+        logger.info(
+            "checkpoint_retention_swept",
+            extra={"event": "checkpoint_retention_swept", **report},
+        )
+    return report
+
+
+ENV_TTL = "MEMORY_CHECKPOINT_TTL_MINUTES"
+ENV_STRATEGY = "MEMORY_CHECKPOINT_TTL_STRATEGY"
+ENV_INTERVAL = "MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES"
+ENV_LIMIT = "MEMORY_CHECKPOINT_SWEEP_LIMIT"
+DEFAULT_SWEEP_INTERVAL_MINUTES = 5.0
+
+
+def ttl_from_env(env: Mapping[str, str]) -> CheckpointTTLConfig | None:
+    """The checkpointer policy from ``MEMORY_CHECKPOINT_*`` variables (None if no TTL is set).
+
+    With ``MEMORY_CHECKPOINT_TTL_MINUTES`` set, the strategy defaults to ``delete``, the sweep
+    interval to 5 minutes and the limit to 10,000 threads.
+
+    Raises:
+        ConfigError: a bad value, or a sweep setting without ``MEMORY_CHECKPOINT_TTL_MINUTES``;
+            the message names the variable and the accepted values.
+
+    Examples:
+        >>> ttl_from_env({"MEMORY_CHECKPOINT_TTL_MINUTES": "90"})["sweep_interval_minutes"]
+        5.0
+        >>> ttl_from_env({}) is None
+        True
+    """
+    raw = {k: env.get(k, "").strip() for k in (ENV_TTL, ENV_STRATEGY, ENV_INTERVAL, ENV_LIMIT)}
+    if not raw[ENV_TTL]:
+        extra = [k for k in (ENV_STRATEGY, ENV_INTERVAL, ENV_LIMIT) if raw[k]]
+        if extra:
+            raise ConfigError(
+                f"{', '.join(extra)} set without {ENV_TTL}; set {ENV_TTL} to a positive number "
+                "of minutes (or unset them)"
+            )
+        return None
+
+    def number(name: str, kind: type[int] | type[float], accepted: str) -> Any:
+        try:
+            value = kind(raw[name])
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name}={raw[name]!r} is not valid; use {accepted}")
+        return value
+
+    strategy = (raw[ENV_STRATEGY] or "delete").lower()
+    if strategy not in TTL_STRATEGIES:
+        raise ConfigError(f"{ENV_STRATEGY}={raw[ENV_STRATEGY]!r}; use one of {TTL_STRATEGIES}")
+    ttl: dict[str, Any] = {
+        "strategy": strategy,
+        "default_ttl": number(ENV_TTL, float, "a positive number of minutes"),
+        "sweep_interval_minutes": (
+            number(ENV_INTERVAL, float, "a positive number of minutes")
+            if raw[ENV_INTERVAL]
+            else DEFAULT_SWEEP_INTERVAL_MINUTES
+        ),
+        "sweep_limit": (
+            number(ENV_LIMIT, int, "a positive integer (threads per sweep)")
+            if raw[ENV_LIMIT]
+            else DEFAULT_SWEEP_LIMIT
+        ),
+    }
+    return validate_ttl(cast(CheckpointTTLConfig, ttl))
+
+
+def sweep_postgres_saver(
+    conn: Any,
+    ttl: CheckpointTTLConfig,
+    *,
+    now: float | None = None,
+    dry_run: bool = False,
+) -> RetentionReport:
+    """The same policy for ``MEMORY_TYPE=postgres``: langgraph's `PostgresSaver` tables, swept
+    with its own ``delete_thread`` / ``prune`` (which keeps what its reads need).
+
+    `conn` is a psycopg connection (autocommit, ``dict_row``) to the database of the tables.
+    """
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    policy = validate_ttl(ttl) or {}
+    strategy = str(policy.get("strategy", "delete"))
+    report = RetentionReport(
+        strategy=strategy,
+        cutoff=None,
+        threads=0,
+        local_threads=0,
+        postgres_threads=0,
+        skipped_delta=0,
+        postgres_error=None,
+    )
+    minutes = policy.get("default_ttl")
+    if not minutes:
+        return report
+    moment = time.time() if now is None else now
+    cutoff = dt.datetime.fromtimestamp(moment - float(minutes) * 60.0, dt.timezone.utc)
+    report["cutoff"] = cutoff.isoformat()
+    budget = int(policy.get("sweep_limit") or DEFAULT_SWEEP_LIMIT)
+    rows = conn.execute(PG_SELECT_EXPIRED, (cutoff, strategy, budget)).fetchall()
+    saver = PostgresSaver(conn)
+    for r in rows:
+        if strategy == "keep_latest" and r["uses_delta"]:
+            report["skipped_delta"] += 1
+            continue
+        if not dry_run:
+            if strategy == "delete":
+                saver.delete_thread(str(r["thread_id"]))
+            else:
+                saver.prune([str(r["thread_id"])], strategy="keep_latest")
+        report["threads"] += 1
+        report["postgres_threads"] += 1
+    return report

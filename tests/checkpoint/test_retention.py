@@ -1,0 +1,480 @@
+"""Checkpoint retention (`ttl=`): delete and keep_latest on both tiers, sweep limit, tombstones
+against a late flush, threads known only to PostgreSQL, and the background sweeper."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import psycopg
+import pytest
+from langgraph.channels import DeltaChannel
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.types import Command
+from typing_extensions import TypedDict
+
+from langgraph_hybrid_memory import HybridSaver
+from langgraph_hybrid_memory._outbox import Replicator
+from langgraph_hybrid_memory._sqlite import LocalDB
+from langgraph_hybrid_memory.errors import ConfigError
+from tests.checkpoint.helpers import EXPECTED_DONE, assert_tiers_equal, build_graph
+
+
+def _concat(state: list[str] | None, writes: Sequence[list[str]]) -> list[str]:
+    return [*(state or []), *(x for w in writes for x in w)]
+
+
+class DeltaState(TypedDict, total=False):
+    log: Annotated[list[str], DeltaChannel(_concat)]
+
+
+OLD = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+
+
+def _put_chain(
+    saver: HybridSaver,
+    thread_id: str,
+    n: int,
+    *,
+    ts: dt.datetime | None = None,
+    ns: str = "",
+    ids_from: list[str] | None = None,
+) -> list[str]:
+    """`n` checkpoints with a blob channel and a pending write each, stamped `ts`."""
+    config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+    version = None
+    ids = []
+    for i in range(n):
+        cp = empty_checkpoint()
+        if ids_from:
+            cp["id"] = ids_from[i]
+        if ts is not None:
+            cp["ts"] = (ts + dt.timedelta(seconds=i)).isoformat()
+        version = saver.get_next_version(version, None)
+        cp["channel_values"] = {"items": [i] * 3, "n": i}
+        cp["channel_versions"] = {"items": version, "n": version}
+        config = saver.put(
+            config, cp, {"source": "loop", "step": i}, {"items": version, "n": version}
+        )
+        saver.put_writes(config, [("items", [i])], task_id=f"task-{i}")
+        ids.append(cp["id"])
+    return ids
+
+
+def _pg_count(pg_url: str, table: str, thread_id: str) -> int:
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE thread_id = %s",  # table: a literal below
+            (thread_id,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _local_ids(saver: HybridSaver, thread_id: str) -> list[str]:
+    return [
+        t.config["configurable"]["checkpoint_id"]
+        for t in saver.list({"configurable": {"thread_id": thread_id}})
+    ]
+
+
+def test_delete_strategy_sweeps_expired_threads_on_both_tiers(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"strategy": "delete", "default_ttl": 30}
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as saver:
+        saver.setup()
+        _put_chain(saver, "old", 3, ts=OLD)
+        fresh = _put_chain(saver, "fresh", 2)
+        saver.flush(timeout=30)
+        assert _pg_count(pg_url, "checkpoints", "old") == 3
+        report = saver.sweep_checkpoints()
+        assert report["threads"] == 1 and report["local_threads"] == 1
+        saver.flush(timeout=30)
+        assert _local_ids(saver, "old") == []
+        for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
+            assert _pg_count(pg_url, table, "old") == 0
+        assert sorted(_local_ids(saver, "fresh")) == sorted(fresh)
+        assert _pg_count(pg_url, "checkpoints", "fresh") == 2
+        # A second sweep finds nothing; judged an hour later, the fresh thread goes too.
+        assert saver.sweep_checkpoints()["threads"] == 0
+        assert saver.sweep_checkpoints(now=time.time() + 3600)["threads"] == 1
+        saver.flush(timeout=30)
+        assert _pg_count(pg_url, "checkpoints", "fresh") == 0
+
+
+def test_keep_latest_keeps_latest_and_what_it_references(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+    with HybridSaver.from_conn_string(
+        tmp_path / "a.sqlite", pg_url, ttl=ttl, flush_namespaces=["*"]
+    ) as saver:
+        saver.setup()
+        ids = _put_chain(saver, "k", 5, ts=OLD)
+        saver.flush(timeout=30)
+        before = saver.get_tuple({"configurable": {"thread_id": "k"}})
+        report = saver.sweep_checkpoints()
+        assert report["threads"] == 1
+        saver.flush(timeout=30)
+        assert _local_ids(saver, "k") == [ids[-1]]
+        after = saver.get_tuple({"configurable": {"thread_id": "k"}})
+        assert before is not None and after is not None
+        assert after.checkpoint == before.checkpoint
+        assert after.pending_writes == before.pending_writes == [("task-4", "items", [4])]
+        assert _pg_count(pg_url, "checkpoints", "k") == 1
+        assert _pg_count(pg_url, "checkpoint_writes", "k") == 1
+        # Only the blobs the kept checkpoint references remain (one version per blob channel).
+        assert _pg_count(pg_url, "checkpoint_blobs", "k") == 1
+        assert_tiers_equal(saver, pg_url, "k")
+        # Nothing left to delete: the thread is not picked again.
+        assert saver.sweep_checkpoints()["threads"] == 0
+
+
+def test_keep_latest_sweep_then_resume_interrupted_graph(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+    config: Any = {"configurable": {"thread_id": "g"}}
+    with HybridSaver.from_conn_string(
+        tmp_path / "a.sqlite", pg_url, ttl=ttl, flush_namespaces=["*"]
+    ) as saver:
+        saver.setup()
+        graph = build_graph(saver)
+        assert "__interrupt__" in graph.invoke({"task": "t"}, config)
+        state = graph.get_state(config)
+        assert len(_local_ids(saver, "g")) > 3
+        report = saver.sweep_checkpoints(now=time.time() + 3600)
+        assert report["threads"] == 1
+        saver.flush(timeout=30)
+        after = graph.get_state(config)
+        assert after.values == state.values
+        assert after.next == state.next == ("review",)
+        assert after.tasks[0].interrupts[0].value["done"] == EXPECTED_DONE
+        assert_tiers_equal(saver, pg_url, "g")
+        final = graph.invoke(Command(resume="ok"), config)
+        assert final["approved"] == "ok" and final["done"] == EXPECTED_DONE
+    # A fresh machine resumes the swept thread from PostgreSQL alone.
+    with HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url) as other:
+        assert build_graph(other).get_state(config).values["approved"] == "ok"
+
+
+def test_sweep_limit_takes_oldest_first(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"default_ttl": 30, "sweep_limit": 2}
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as saver:
+        saver.setup()
+        for i in range(4):
+            _put_chain(saver, f"t{i}", 1, ts=OLD + dt.timedelta(minutes=i))
+        assert saver.sweep_checkpoints()["threads"] == 2
+        assert [bool(_local_ids(saver, f"t{i}")) for i in range(4)] == [False, False, True, True]
+        assert saver.sweep_checkpoints(limit=1)["threads"] == 1
+        assert saver.sweep_checkpoints()["threads"] == 1
+        assert all(not _local_ids(saver, f"t{i}") for i in range(4))
+
+
+def test_late_flush_cannot_bring_swept_checkpoints_back(tmp_path: Path, pg_url: str) -> None:
+    # "late" wrote the old checkpoints before the sweep, but its outbox entry is still queued
+    # (its flusher held back, as on a machine that was offline); "a" sweeps meanwhile.
+    late_db = LocalDB.open(tmp_path / "late.sqlite")
+    held = Replicator.acquire(late_db, pg_url, start=False)
+    late = HybridSaver(late_db, pg_url)
+    try:
+        late.setup()
+        with HybridSaver.from_conn_string(
+            tmp_path / "a.sqlite", pg_url, ttl={"strategy": "keep_latest", "default_ttl": 30}
+        ) as a:
+            ids = _put_chain(a, "x", 4, ts=OLD)
+            _put_chain(late, "x", 3, ts=OLD, ids_from=ids)
+            _put_chain(late, "gone", 2, ts=OLD)
+            a.flush(timeout=30)
+            assert a.sweep_checkpoints()["threads"] == 1
+            a.flush(timeout=30)
+            a.ttl = {"strategy": "delete", "default_ttl": 30, "sweep_limit": 10}
+            _put_chain(a, "gone", 1, ts=OLD)
+            a.flush(timeout=30)
+            assert a.sweep_checkpoints()["threads"] == 2  # "x" (kept latest) and "gone"
+            a.flush(timeout=30)
+            assert _pg_count(pg_url, "checkpoints", "x") == 0
+            assert _pg_count(pg_url, "checkpoints", "gone") == 0
+        held.start()
+        late.flush(timeout=30)
+        assert _pg_count(pg_url, "checkpoints", "x") == 0
+        assert _pg_count(pg_url, "checkpoints", "gone") == 0
+    finally:
+        late.close()
+        held.release()
+        late_db.close()
+
+
+def test_keep_latest_tombstones_refuse_late_older_checkpoints(tmp_path: Path, pg_url: str) -> None:
+    late_db = LocalDB.open(tmp_path / "late.sqlite")
+    held = Replicator.acquire(late_db, pg_url, start=False)
+    late = HybridSaver(late_db, pg_url)
+    try:
+        late.setup()
+        ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+        with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as a:
+            ids = _put_chain(a, "y", 4, ts=OLD)
+            _put_chain(late, "y", 3, ts=OLD, ids_from=ids)  # queued, never flushed yet
+            a.flush(timeout=30)
+            assert a.sweep_checkpoints()["threads"] == 1
+            a.flush(timeout=30)
+        held.start()
+        late.flush(timeout=30)
+        with psycopg.connect(pg_url) as conn:
+            rows = conn.execute(
+                "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'y'"
+            ).fetchall()
+        assert [r[0] for r in rows] == [ids[-1]]
+    finally:
+        late.close()
+        held.release()
+        late_db.close()
+
+
+@pytest.mark.parametrize("strategy", ["delete", "keep_latest"])
+def test_thread_only_in_postgres_is_swept(tmp_path: Path, pg_url: str, strategy: str) -> None:
+    with HybridSaver.from_conn_string(tmp_path / "writer.sqlite", pg_url) as writer:
+        writer.setup()
+        ids = _put_chain(writer, "remote", 3, ts=OLD)
+        writer.flush(timeout=30)
+    ttl: Any = {"strategy": strategy, "default_ttl": 30}
+    with HybridSaver.from_conn_string(tmp_path / "sweeper.sqlite", pg_url, ttl=ttl) as other:
+        report = other.sweep_checkpoints()
+        assert report["postgres_threads"] == 1 and report["local_threads"] == 0
+        other.flush(timeout=30)
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'remote'")
+        assert [r[0] for r in rows] == ([] if strategy == "delete" else [ids[-1]])
+    assert _pg_count(pg_url, "checkpoint_writes", "remote") == (0 if strategy == "delete" else 1)
+
+
+@pytest.mark.parametrize(
+    "ttl",
+    [
+        {"strategy": "forget", "default_ttl": 5},
+        {"default_ttl": -1},
+        {"default_ttl": 5, "sweep_limit": 0},
+        {"default_ttl": 5, "sweep_interval": 1},
+        "60",
+    ],
+)
+def test_bad_ttl_is_refused_before_anything_is_written(
+    tmp_path: Path, pg_url: str, ttl: Any
+) -> None:
+    with pytest.raises(ConfigError, match="ttl"):
+        HybridSaver(tmp_path / "bad.sqlite", pg_url, ttl=ttl)
+    assert not (tmp_path / "bad.sqlite").exists()
+
+
+def test_background_sweeper_runs_and_stops_on_close(tmp_path: Path, pg_url: str) -> None:
+    ttl: Any = {"default_ttl": 30, "sweep_interval_minutes": 0.002}  # every 0.12 s
+    saver = HybridSaver(tmp_path / "a.sqlite", pg_url, ttl=ttl)
+    try:
+        saver.setup()
+        assert saver.start_ttl_sweeper() is saver.start_ttl_sweeper()  # idempotent
+        _put_chain(saver, "bg", 2, ts=OLD)
+        deadline = time.monotonic() + 20
+        while _local_ids(saver, "bg") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _local_ids(saver, "bg") == []
+    finally:
+        saver.close()
+    assert not saver._ttl_sweeper.running
+
+
+def test_start_ttl_sweeper_without_policy_says_what_to_pass(tmp_path: Path, pg_url: str) -> None:
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url) as saver:
+        with pytest.raises(ConfigError, match="sweep_interval_minutes"):
+            saver.start_ttl_sweeper()
+        assert saver.sweep_checkpoints()["threads"] == 0
+
+
+def test_env_config_reaches_the_factory_saver(tmp_path: Path, pg_url: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    env = {
+        "MEMORY_TYPE": "hybrid",
+        "DATABASE_URL": pg_url,
+        "MEMORY_EMBEDDINGS": "none",
+        "MEMORY_CHECKPOINT_TTL_MINUTES": "30",
+        "MEMORY_CHECKPOINT_TTL_STRATEGY": "keep_latest",
+        "MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES": "60",
+        "MEMORY_CHECKPOINT_SWEEP_LIMIT": "7",
+    }
+    cfg = MemoryConfig.from_env(env, data_dir=tmp_path)
+    assert cfg.checkpoint_ttl == {
+        "strategy": "keep_latest",
+        "default_ttl": 30.0,
+        "sweep_interval_minutes": 60.0,
+        "sweep_limit": 7,
+    }
+    with open_memory(cfg) as memory:
+        saver = memory.checkpointer
+        assert isinstance(saver, HybridSaver)
+        assert saver.ttl == cfg.checkpoint_ttl
+        assert saver._ttl_sweeper.running
+        ids = _put_chain(saver, "env", 3, ts=OLD)
+        assert saver.sweep_checkpoints()["threads"] == 1
+        assert _local_ids(saver, "env") == [ids[-1]]
+    assert not saver._ttl_sweeper.running
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MEMORY_CHECKPOINT_TTL_MINUTES": "soon"}, "MEMORY_CHECKPOINT_TTL_MINUTES"),
+        ({"MEMORY_CHECKPOINT_TTL_MINUTES": "0"}, "MEMORY_CHECKPOINT_TTL_MINUTES"),
+        (
+            {"MEMORY_CHECKPOINT_TTL_MINUTES": "5", "MEMORY_CHECKPOINT_TTL_STRATEGY": "forget"},
+            "keep_latest",
+        ),
+        (
+            {"MEMORY_CHECKPOINT_TTL_MINUTES": "5", "MEMORY_CHECKPOINT_SWEEP_LIMIT": "1.5"},
+            "MEMORY_CHECKPOINT_SWEEP_LIMIT",
+        ),
+        (
+            {"MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES": "5"},
+            "without MEMORY_CHECKPOINT_TTL_MINUTES",
+        ),
+    ],
+)
+def test_bad_env_config_names_the_variable(env: dict[str, str], named: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig
+
+    with pytest.raises(ConfigError, match=named):
+        MemoryConfig.from_env(env)
+
+
+def test_lghm_sweep_applies_the_policy_dry_run_first(tmp_path: Path, pg_url: str) -> None:
+    import json
+
+    from tests.cli.test_admin_cli import env_for, invoke
+
+    env = {
+        **env_for(pg_url, tmp_path),
+        "MEMORY_CHECKPOINT_TTL_MINUTES": "30",
+        "MEMORY_CHECKPOINT_TTL_STRATEGY": "keep_latest",
+    }
+    with HybridSaver.from_conn_string(tmp_path / "memory.sqlite", pg_url) as saver:
+        saver.setup()
+        ids = _put_chain(saver, "cli", 3, ts=OLD)
+        _put_chain(saver, "fresh", 3)
+    dry = invoke(["sweep", "--dry-run", "--json"], env)
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["checkpoints"]["threads"] == 1
+    assert _pg_count(pg_url, "checkpoints", "cli") == 3
+    done = invoke(["sweep", "--json"], env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["checkpoints"] == {
+        "threads": 1,
+        "local_threads": 1,
+        "postgres_threads": 0,
+        "skipped_delta": 0,
+    }
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'cli'")
+        assert [r[0] for r in rows] == [ids[-1]]
+    assert _pg_count(pg_url, "checkpoints", "fresh") == 3
+
+
+@pytest.mark.parametrize("strategy", ["delete", "keep_latest"])
+def test_postgres_memory_type_sweeps_postgres_saver_tables(
+    tmp_path: Path, pg_url: str, strategy: str
+) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    from langgraph_hybrid_memory import MemoryConfig
+    from langgraph_hybrid_memory.admin import AdminContext
+    from langgraph_hybrid_memory.admin._sweep import sweep_checkpoints
+
+    with PostgresSaver.from_conn_string(pg_url) as pg:
+        pg.setup()
+        config: Any = {"configurable": {"thread_id": "pgs", "checkpoint_ns": ""}}
+        for i in range(3):
+            cp = empty_checkpoint()
+            cp["ts"] = (OLD + dt.timedelta(seconds=i)).isoformat()
+            version = str(i + 1)
+            cp["channel_values"] = {"items": [i]}
+            cp["channel_versions"] = {"items": version}
+            config = pg.put(config, cp, {"step": i}, {"items": version})
+    cfg = MemoryConfig(
+        memory_type="postgres",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"strategy": strategy, "default_ttl": 30},
+    )
+    with AdminContext(cfg) as ctx:
+        report = sweep_checkpoints(ctx)
+    assert report is not None and report["threads"] == 1
+    expected = 0 if strategy == "delete" else 1
+    assert _pg_count(pg_url, "checkpoints", "pgs") == expected
+    with PostgresSaver.from_conn_string(pg_url) as pg:
+        tup = pg.get_tuple({"configurable": {"thread_id": "pgs"}})
+        if strategy == "keep_latest":
+            assert tup is not None and tup.checkpoint["channel_values"] == {"items": [2]}
+        else:
+            assert tup is None
+
+
+def test_memory_sweep_uses_its_own_saver(tmp_path: Path, pg_url: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    cfg = MemoryConfig(
+        memory_type="hybrid",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"default_ttl": 30},
+    )
+    with open_memory(cfg) as memory:
+        saver = memory.checkpointer
+        assert isinstance(saver, HybridSaver)
+        _put_chain(saver, "m", 2, ts=OLD)
+        assert memory.sweep(dry_run=True)["checkpoints"]["threads"] == 1
+        assert _local_ids(saver, "m") != []
+        assert memory.sweep()["checkpoints"]["local_threads"] == 1
+        assert _local_ids(saver, "m") == []
+
+
+def test_async_saver_sweeps_from_the_event_loop(tmp_path: Path, pg_url: str) -> None:
+    import asyncio
+
+    from langgraph_hybrid_memory import AsyncHybridSaver
+
+    async def main() -> None:
+        async with AsyncHybridSaver.from_conn_string(
+            tmp_path / "a.sqlite", pg_url, ttl={"strategy": "keep_latest", "default_ttl": 30}
+        ) as saver:
+            await saver.setup()
+            ids = await asyncio.to_thread(_put_chain, saver, "as", 3, ts=OLD)
+            report = await saver.asweep_checkpoints()
+            assert report["threads"] == 1
+            assert await asyncio.to_thread(_local_ids, saver, "as") == [ids[-1]]
+
+    asyncio.run(main())
+
+
+def test_keep_latest_leaves_delta_channel_threads_whole(tmp_path: Path, pg_url: str) -> None:
+    from langgraph.graph import END, START, StateGraph
+
+    def step(state: DeltaState) -> dict[str, Any]:
+        return {"log": [f"s{len(state.get('log') or [])}"]}
+
+    g = StateGraph(DeltaState)
+    g.add_node("step", step)
+    g.add_edge(START, "step")
+    g.add_edge("step", END)
+    config: Any = {"configurable": {"thread_id": "delta"}}
+    ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as saver:
+        saver.setup()
+        graph = g.compile(checkpointer=saver)
+        for _ in range(3):
+            graph.invoke({"log": ["in"]}, config)
+        values = graph.get_state(config).values
+        count = len(_local_ids(saver, "delta"))
+        report = saver.sweep_checkpoints(now=time.time() + 3600)
+        assert report["skipped_delta"] == 1 and report["threads"] == 0
+        assert len(_local_ids(saver, "delta")) == count
+        assert graph.get_state(config).values == values
+        saver.ttl = {"strategy": "delete", "default_ttl": 30, "sweep_limit": 10}
+        assert saver.sweep_checkpoints(now=time.time() + 3600)["threads"] == 1
+        assert _local_ids(saver, "delta") == []
