@@ -168,6 +168,14 @@ class ReplicaCluster:
             row = conn.execute(sql, params).fetchone()
             return None if row is None else row[0]
 
+    def standby_count(self, url: str, key: str) -> int:
+        """Rows of store key `key` on the standby database `url` (bypassing any routing)."""
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM memory.items WHERE key = %s", (key,)
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
     def pause_replay(self) -> None:
         self.standby("SELECT pg_wal_replay_pause()")
         deadline = time.monotonic() + _START_TIMEOUT_S
