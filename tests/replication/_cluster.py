@@ -49,7 +49,10 @@ class ReplicaCluster:
     """Primary + hot standby; `primary_url`, `standby_url` and `both_url` (libpq multi-host,
     ``target_session_attrs=read-write``) name them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, synchronous: bool = False) -> None:
+        # `synchronous`: a commit returns once the standby has flushed it, so a failover loses
+        # no acknowledged write (with asynchronous streaming it may lose the last ones).
+        self.synchronous = synchronous
         self.bin = _bin_path()
         self.user = _system_user()
         # Short path: unix socket paths are limited to about 100 bytes.
@@ -120,6 +123,8 @@ class ReplicaCluster:
             # A test pauses replay for seconds: do not cancel the standby's queries meanwhile.
             "max_standby_streaming_delay = -1\n"
         )
+        if self.synchronous:
+            conf += "synchronous_standby_names = '*'\n"
         with open(self.primary_dir / "postgresql.conf", "a") as f:
             f.write(conf)
 
@@ -132,7 +137,8 @@ class ReplicaCluster:
         )  # fmt: skip
         # The copy carries the primary's postgresql.conf; a later line wins.
         with open(self.standby_dir / "postgresql.conf", "a") as f:
-            f.write(f"\nport = {STANDBY_PORT}\n")
+            # Promoted, it has no standby of its own: it must not wait for one.
+            f.write(f"\nport = {STANDBY_PORT}\nsynchronous_standby_names = ''\n")
 
     def _start(self, pgdata: Path) -> None:
         self._run(
