@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from langgraph_hybrid_memory import AsyncPgVectorStore, PgVectorStore
+from langgraph_hybrid_memory import AsyncPgVectorStore, MemoryConfig, PgVectorStore, open_memory
 from tests.replication._cluster import ReplicaCluster
 from tests.support import FakeEmbeddings
 
@@ -120,3 +121,23 @@ async def test_async_store_reads_its_own_writes(
             assert item is not None, i
         lag = await store.areplica_status()
         assert lag is not None and lag["replay_paused"] and (lag["lag_bytes"] or 0) > 0
+
+
+def test_factory_with_database_read_url(
+    cluster: ReplicaCluster, dbs: tuple[str, str], tmp_path: Path
+) -> None:
+    """`MEMORY_TYPE=postgres` with ``DATABASE_READ_URL``: the store the factory builds reads
+    from the standby and still reads its own writes."""
+    primary, standby = dbs
+    env = {
+        "MEMORY_TYPE": "postgres",
+        "DATABASE_URL": primary,
+        "DATABASE_READ_URL": standby,
+        "MEMORY_EMBEDDINGS": "none",
+    }
+    with open_memory(MemoryConfig.from_env(env, data_dir=tmp_path)) as memory:
+        cluster.pause_replay()
+        for i in range(5):
+            memory.store.put(NS, f"f{i}", {"text": f"factory {i}"})
+            assert memory.store.get(NS, f"f{i}") is not None, i
+        assert cluster.standby_count(standby, "f4") == 0  # the standby really lags
