@@ -105,6 +105,29 @@ def _validate_conninfo(conninfo: str, variable: str) -> None:
             f"{variable} is not a valid PostgreSQL connection string "
             "(expected postgresql://user:password@host:5432/db or 'host=... dbname=...')"
         )
+    _validate_multihost(psycopg.conninfo.conninfo_to_dict(conninfo), variable)
+
+
+# libpq's accepted values (PostgreSQL 14+): a typo would otherwise fail only at connect time.
+_SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
+
+
+def _validate_multihost(params: dict[str, Any], variable: str) -> None:
+    """A multi-host string (``host=a,b port=5432,5433``, for failover) must pair its lists:
+    libpq wants one port for all hosts or one per host."""
+    hosts = str(params.get("host") or params.get("hostaddr") or "").split(",")
+    ports = str(params.get("port") or "").split(",")
+    if len(ports) > 1 and len(ports) != len(hosts):
+        raise ConfigError(
+            f"{variable} names {len(hosts)} host(s) but {len(ports)} ports; give one port for "
+            "all hosts or one per host, e.g. postgresql://user@a:5432,b:5432/db"
+        )
+    attrs = params.get("target_session_attrs")
+    if attrs is not None and attrs not in _SESSION_ATTRS:
+        raise ConfigError(
+            f"{variable} has target_session_attrs={attrs!r}; expected one of "
+            f"{', '.join(_SESSION_ATTRS)} (read-write for failover to the new primary)"
+        )
 
 
 @dataclass(frozen=True)

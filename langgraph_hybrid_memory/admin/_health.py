@@ -12,6 +12,7 @@ from psycopg.rows import DictRow
 
 from langgraph_hybrid_memory.admin._context import AdminContext, safe_error, table_exists
 from langgraph_hybrid_memory.admin._parts import local_status, pg_parts, pg_status
+from langgraph_hybrid_memory.admin._replica_health import replica_health
 from langgraph_hybrid_memory.admin._results import StatusReport
 from langgraph_hybrid_memory.errors import MemoryNotFoundError
 from langgraph_hybrid_memory.store._schema import PGVECTOR_AVAILABLE, pgvector_missing_message
@@ -59,6 +60,9 @@ def status(ctx: AdminContext) -> StatusReport:
         except psycopg.OperationalError as exc:
             pg["error"] = safe_error(exc, ctx)
             problems.append("PostgreSQL is unreachable: check DATABASE_URL and the server")
+        replica = replica_health(ctx, problems)
+        if replica is not None:
+            report["replica"] = replica
     if ctx.uses_local_file:
         report["local"] = _local_health(ctx, problems)
     report["healthy"] = not problems

@@ -52,6 +52,9 @@ class StatusReport(TypedDict, total=False):
     """``url`` (redacted), ``reachable``, ``server_version``, ``pgvector_version``,
     ``migrations`` (`MigrationRow` list), ``indexes``, ``error``; ``exists`` False when the
     embedded cluster has not been created yet (looking never creates it)."""
+    replica: dict[str, Any]
+    """With ``DATABASE_READ_URL``: ``url`` (redacted), ``reachable``, ``in_recovery``,
+    ``lag_bytes``, ``lag_seconds``, ``replay_paused`` (`ReplicaLag`), ``error``."""
     local: dict[str, Any]
     """``path``, ``exists``, ``migrations``, ``outbox_depth``, ``outbox_oldest_age_seconds``,
     ``dead_letters``."""

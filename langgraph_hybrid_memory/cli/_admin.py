@@ -145,6 +145,15 @@ def _rows(report: admin.StatusReport) -> list[list[Any]]:
                 rows.append([f"migrations: {m['part']}", _mig_state(m)])
             for i in pg["indexes"]:
                 rows.append([f"index {i['index']}", i["state"]])
+    replica = report.get("replica")
+    if replica is not None:
+        rows += [["read replica", replica["url"]], ["replica reachable", replica["reachable"]]]
+        if replica["reachable"]:
+            rows += [
+                ["replica lag (bytes)", _or_dash(replica["lag_bytes"])],
+                ["replica lag (s)", _or_dash(replica["lag_seconds"])],
+                ["replica replay paused", "yes" if replica["replay_paused"] else "no"],
+            ]
     local = report.get("local")
     if local is not None:
         rows.append(["local file", local["path"] if local["exists"] else "missing"])
@@ -158,6 +167,10 @@ def _rows(report: admin.StatusReport) -> list[list[Any]]:
             ]
     rows.append(["healthy", "yes" if report["healthy"] else "NO"])
     return rows
+
+
+def _or_dash(value: Any) -> Any:
+    return "-" if value is None else value
 
 
 def _mig_state(m: dict[str, Any]) -> str:

@@ -23,6 +23,17 @@ from psycopg_pool import ConnectionPool
 from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
+from langgraph_hybrid_memory._replica import (
+    CURRENT_LSN,
+    PRIMARY_LSN,
+    REPLAY_LSN,
+    REPLICA_STATE,
+    UNKNOWN,
+    ReadYourWrites,
+    ReplicaLag,
+    lag_report,
+    parse_lsn,
+)
 from langgraph_hybrid_memory._retry import retry_conflicts
 from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory._validation import ValidatingStore
@@ -161,6 +172,8 @@ class PgVectorStore(BasePgVectorStore, ValidatingStore):
         )
         self._conn = conn
         self._read_conn = read_conn
+        # Read-your-writes across the replica (see `_replica`).
+        self._ryw = ReadYourWrites()
         # A single connection cannot run two transactions at once; pools need no lock.
         self._locks = {
             id(c): threading.RLock()
@@ -243,22 +256,81 @@ class PgVectorStore(BasePgVectorStore, ValidatingStore):
         with ExitStack() as stack:
             conns: dict[bool, Connection[DictRow]] = {}
 
-            def conn_for(replica: bool) -> Connection[DictRow]:
-                target = self._read_conn if replica and self._read_conn is not None else self._conn
-                key = target is not self._conn
+            def borrow(key: bool) -> Connection[DictRow]:
                 if key not in conns:
+                    target = self._read_conn if key else self._conn
+                    assert target is not None
                     conns[key] = stack.enter_context(self._borrow(target))
                     used.append(conns[key])
                 return conns[key]
 
+            decision: dict[str, bool] = {}
+
+            def conn_for(replica: bool) -> Connection[DictRow]:
+                if not replica or self._read_conn is None:
+                    return borrow(False)
+                if "replica" not in decision:  # once per plan: all its reads see one server
+                    decision["replica"] = self._replica_has_our_writes(borrow)
+                return borrow(decision["replica"])
+
+            wrote = [False]
+
+            def step_on(step: Step) -> Any:
+                result = self._step(step, conn_for)
+                if not isinstance(step, Embed) and not getattr(step, "replica", False):
+                    wrote[0] = True
+                return result
+
             try:
                 step = next(plan)
                 while True:
-                    step = plan.send(self._step(step, conn_for))
+                    step = plan.send(step_on(step))
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
             finally:
                 plan.close()
+                if self._read_conn is not None and (wrote[0] or self._ryw.fence == UNKNOWN):
+                    self._record_position(conns.get(False))
+
+    def _replica_has_our_writes(self, borrow: Callable[[bool], Connection[DictRow]]) -> bool:
+        """Whether the replica has replayed this store's last write (read-your-writes)."""
+        fence = self._ryw.fence
+        if fence is None:
+            return True
+        if fence == UNKNOWN:
+            return False
+        row = borrow(True).execute(REPLAY_LSN).fetchone()
+        return self._ryw.replica_ok(row["lsn"] if row else None)
+
+    def _record_position(self, conn: Connection[DictRow] | None) -> None:
+        """After a plan wrote on the primary: its WAL position, the replica's fence."""
+        if conn is None:
+            return
+        try:
+            row = conn.execute(CURRENT_LSN).fetchone()
+        except psycopg.Error:
+            self._ryw.wrote_unknown()
+            return
+        if row is not None:
+            self._ryw.wrote(parse_lsn(row["lsn"]))
+
+    def replica_status(self) -> ReplicaLag | None:
+        """Lag of the read replica (bytes and seconds), or None without one.
+
+        Raises:
+            psycopg.OperationalError: the replica is unreachable.
+        """
+        if self._read_conn is None:
+            return None
+        with self._borrow(self._read_conn) as rconn:
+            replica = rconn.execute(REPLICA_STATE).fetchone()
+        try:
+            with self._borrow(self._conn) as pconn:
+                primary = pconn.execute(PRIMARY_LSN).fetchone()
+        except psycopg.OperationalError:
+            primary = None  # a primary outage: the replica's own view still helps
+        assert replica is not None
+        return lag_report(primary, replica)
 
     def _step(self, step: Step, conn_for: Callable[[bool], Connection[DictRow]]) -> Any:
         if isinstance(step, Embed):

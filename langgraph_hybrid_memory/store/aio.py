@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -18,6 +18,17 @@ from langgraph_hybrid_memory._coalesce import Coalescer, batch_slots
 from langgraph_hybrid_memory._migrations import arun_migrations
 from langgraph_hybrid_memory._pg import make_async_pool
 from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
+from langgraph_hybrid_memory._replica import (
+    CURRENT_LSN,
+    PRIMARY_LSN,
+    REPLAY_LSN,
+    REPLICA_STATE,
+    UNKNOWN,
+    ReadYourWrites,
+    ReplicaLag,
+    lag_report,
+    parse_lsn,
+)
 from langgraph_hybrid_memory._retry import aretry_conflicts
 from langgraph_hybrid_memory._validation import ValidatingStore
 from langgraph_hybrid_memory.store._common import (
@@ -115,6 +126,8 @@ class AsyncPgVectorStore(BasePgVectorStore, ValidatingStore):
         )
         self._conn = conn
         self._read_conn = read_conn
+        # Read-your-writes across the replica (see `_replica`).
+        self._ryw = ReadYourWrites()
         self._locks = {
             id(c): asyncio.Lock()
             for c in (conn, read_conn)
@@ -198,22 +211,80 @@ class AsyncPgVectorStore(BasePgVectorStore, ValidatingStore):
         async with AsyncExitStack() as stack:
             conns: dict[bool, AsyncConnection[DictRow]] = {}
 
-            async def conn_for(replica: bool) -> AsyncConnection[DictRow]:
-                target = self._read_conn if replica and self._read_conn is not None else self._conn
-                key = target is not self._conn
+            async def borrow(key: bool) -> AsyncConnection[DictRow]:
                 if key not in conns:
+                    target = self._read_conn if key else self._conn
+                    assert target is not None
                     conns[key] = await stack.enter_async_context(self._borrow(target))
                     used.append(conns[key])
                 return conns[key]
 
+            decision: dict[str, bool] = {}
+
+            async def conn_for(replica: bool) -> AsyncConnection[DictRow]:
+                if not replica or self._read_conn is None:
+                    return await borrow(False)
+                if "replica" not in decision:  # once per plan: all its reads see one server
+                    decision["replica"] = await self._replica_has_our_writes(borrow)
+                return await borrow(decision["replica"])
+
+            wrote = [False]
+
+            async def step_on(step: Step) -> Any:
+                result = await self._step(step, conn_for)
+                if not isinstance(step, Embed) and not getattr(step, "replica", False):
+                    wrote[0] = True
+                return result
+
             try:
                 step = next(plan)
                 while True:
-                    step = plan.send(await self._step(step, conn_for))
+                    step = plan.send(await step_on(step))
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
             finally:
                 plan.close()
+                if self._read_conn is not None and (wrote[0] or self._ryw.fence == UNKNOWN):
+                    await self._record_position(conns.get(False))
+
+    async def _replica_has_our_writes(
+        self, borrow: Callable[[bool], Awaitable[AsyncConnection[DictRow]]]
+    ) -> bool:
+        """Whether the replica has replayed this store's last write (read-your-writes)."""
+        fence = self._ryw.fence
+        if fence is None:
+            return True
+        if fence == UNKNOWN:
+            return False
+        cur = await (await borrow(True)).execute(REPLAY_LSN)
+        row = await cur.fetchone()
+        return self._ryw.replica_ok(row["lsn"] if row else None)
+
+    async def _record_position(self, conn: AsyncConnection[DictRow] | None) -> None:
+        """After a plan wrote on the primary: its WAL position, the replica's fence."""
+        if conn is None:
+            return
+        try:
+            row = await (await conn.execute(CURRENT_LSN)).fetchone()
+        except psycopg.Error:
+            self._ryw.wrote_unknown()
+            return
+        if row is not None:
+            self._ryw.wrote(parse_lsn(row["lsn"]))
+
+    async def areplica_status(self) -> ReplicaLag | None:
+        """Async twin of `PgVectorStore.replica_status`."""
+        if self._read_conn is None:
+            return None
+        async with self._borrow(self._read_conn) as rconn:
+            replica = await (await rconn.execute(REPLICA_STATE)).fetchone()
+        try:
+            async with self._borrow(self._conn) as pconn:
+                primary = await (await pconn.execute(PRIMARY_LSN)).fetchone()
+        except psycopg.OperationalError:
+            primary = None  # a primary outage: the replica's own view still helps
+        assert replica is not None
+        return lag_report(primary, replica)
 
     async def _step(self, step: Step, conn_for: Any) -> Any:
         if isinstance(step, Embed):
