@@ -64,7 +64,7 @@ from langgraph_hybrid_memory._embeddings import (
     resolve_embeddings,
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
-from langgraph_hybrid_memory._pg import make_async_pool, make_pool
+from langgraph_hybrid_memory._pg import get_connection, make_async_pool, make_pool
 from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
@@ -333,13 +333,15 @@ def _unreachable(cfg: MemoryConfig, url: str, exc: BaseException) -> PostgresUna
 
 
 def _check_reachable(cfg: MemoryConfig, url: str) -> None:
-    import psycopg
-
+    # `get_connection` raises an error that holds no password (psycopg's own `pgconn` does);
+    # ours is raised outside the `except`, so not even that one is kept as `__context__`.
     try:
-        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+        with get_connection(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
             conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        raise _unreachable(cfg, url, exc) from None
+        return
+    except PostgresUnavailableError as exc:
+        error = _unreachable(cfg, url, exc)
+    raise error
 
 
 def _pg_index(cached: CachedEmbeddings | None) -> PgVectorIndexConfig:

@@ -28,9 +28,12 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, Connection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from langgraph_hybrid_memory._secrets import scrub_connect_error
 
 __all__ = [
     "CONNECTION_KWARGS",
@@ -107,13 +110,27 @@ async def acheck_if_idle(conn: AsyncConnection[Any]) -> None:
 
 
 def get_connection(conninfo: str, **kwargs: Any) -> Connection[DictRow]:
-    """Open one connection with the package's settings (`kwargs` override them)."""
-    return Connection.connect(conninfo, **{**CONNECTION_KWARGS, **kwargs})
+    """Open one connection with the package's settings (`kwargs` override them).
+
+    Raises:
+        PostgresUnavailableError: the connection failed; the error holds no password (see
+            `_secrets`), unlike psycopg's, whose ``pgconn`` does.
+    """
+    try:
+        return Connection.connect(conninfo, **{**CONNECTION_KWARGS, **kwargs})
+    except psycopg.OperationalError as exc:
+        scrubbed = scrub_connect_error(exc, conninfo, kwargs.get("password"))
+    # Outside the `except`: raising inside it would keep psycopg's error as `__context__`.
+    raise scrubbed
 
 
 async def aget_connection(conninfo: str, **kwargs: Any) -> AsyncConnection[DictRow]:
     """Async twin of `get_connection`."""
-    return await AsyncConnection.connect(conninfo, **{**CONNECTION_KWARGS, **kwargs})
+    try:
+        return await AsyncConnection.connect(conninfo, **{**CONNECTION_KWARGS, **kwargs})
+    except psycopg.OperationalError as exc:
+        scrubbed = scrub_connect_error(exc, conninfo, kwargs.get("password"))
+    raise scrubbed
 
 
 def make_pool(
