@@ -447,7 +447,7 @@ def _hybrid_reachable(cfg: MemoryConfig, url: str) -> bool:
     return True
 
 
-def _defer(stack: ExitStack | AsyncExitStack, close: Callable[[], None]) -> None:
+def _defer(stack: ExitStack | AsyncExitStack, close: Callable[[], object]) -> None:
     """Close on exit; from an async stack in a worker thread (closing drains the outbox)."""
     if isinstance(stack, AsyncExitStack):
         stack.push_async_callback(asyncio.to_thread, close)
@@ -483,11 +483,11 @@ def _hybrid_parts(
         cache = TieredEmbeddingCache(local_cache, remote_cache)
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
-    saver = saver_cls(db, pool)
+    saver = saver_cls(db, pool, close_timeout=cfg.close_timeout)
     _defer(stack, saver.close)
     # Known now: status() says so before the first flush (not "postgres_reachable: None").
     saver.replicator.note_reachability(reachable)
-    store = store_cls(db, pool, index=_pg_index(cached))
+    store = store_cls(db, pool, index=_pg_index(cached), close_timeout=cfg.close_timeout)
     _defer(stack, store.close)
     # The store first: it checks pgvector before anything is created, so a server without it
     # fails with nothing made (PgVectorMissingError names MEMORY_EMBEDDINGS=none).

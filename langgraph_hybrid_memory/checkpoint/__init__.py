@@ -29,6 +29,7 @@ from psycopg.rows import DictRow
 from langgraph_hybrid_memory._asyncguard import not_async
 from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._outbox import (
+    DEFAULT_CLOSE_TIMEOUT,
     OutboxEntry,
     PostgresTarget,
     Replicator,
@@ -134,7 +135,8 @@ class HybridSaver(BaseHybridSaver):
         mode: ``"write_behind"`` or ``"write_through"``.
         hydrate: Read threads missing locally from PostgreSQL (default True).
         synchronous: Local SQLite ``synchronous`` setting when this saver opens the file.
-        close_timeout: How long `close` waits for the outbox to drain.
+        close_timeout: How long `close` tries to drain the outbox (seconds, default 5); what
+            is left stays in the local file for the next start.
         **replicator_options: ``max_entries``, ``full_timeout``, ``batch_size``,
             ``flush_interval``, ``flush_linger``, ``backoff_initial``, ``backoff_max``,
             ``max_attempts``, ``connect_timeout``, ``pool_max_size`` (used when this saver
@@ -165,7 +167,7 @@ class HybridSaver(BaseHybridSaver):
         mode: FlushMode = "write_behind",
         hydrate: bool = True,
         synchronous: Synchronous = "FULL",
-        close_timeout: float = 30.0,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         **replicator_options: Any,
     ) -> None:
         if mode not in FLUSH_MODES:
@@ -264,17 +266,20 @@ class HybridSaver(BaseHybridSaver):
         """
         self.replicator.flush(timeout, kinds=b.CHECKPOINT_KINDS)
 
-    def close(self) -> None:
-        """Drain the outbox (up to ``close_timeout``), then release the file and connections.
+    def close(self) -> int | None:
+        """Drain the outbox (up to ``close_timeout`` seconds), then release the file and
+        connections. Returns how many outbox entries stay for the next start (logged once as a
+        warning when not zero), or None while another part still shares the outbox.
 
         Whatever could not be sent stays durable in the outbox for the next start.
         """
         if self._closed:
-            return
+            return None
         self._closed = True
-        self.replicator.release(timeout=self.close_timeout)
+        left = self.replicator.release(timeout=self.close_timeout)
         if self._owns_db:
             self.db.close()
+        return left
 
     def __enter__(self) -> HybridSaver:
         return self

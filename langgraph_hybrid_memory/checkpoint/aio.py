@@ -108,8 +108,9 @@ class AsyncHybridSaver(HybridSaver):
         """Async `flush`."""
         await asyncio.to_thread(self.flush, timeout)
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+    async def aclose(self) -> int | None:
+        """Async `close` (returns the outbox entries left for the next start)."""
+        return await asyncio.to_thread(self.close)
 
     async def __aenter__(self) -> AsyncHybridSaver:
         return self

@@ -36,7 +36,13 @@ from psycopg_pool import ConnectionPool
 
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._migrations import run_migrations
-from langgraph_hybrid_memory._outbox import OutboxEntry, PostgresTarget, Replicator, redact
+from langgraph_hybrid_memory._outbox import (
+    DEFAULT_CLOSE_TIMEOUT,
+    OutboxEntry,
+    PostgresTarget,
+    Replicator,
+    redact,
+)
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
 from langgraph_hybrid_memory._validation import resolve_limits
@@ -216,7 +222,7 @@ class HybridStore(BaseStore):
         schema: str = DEFAULT_SCHEMA,
         scope_depth: int = DEFAULT_SCOPE_DEPTH,
         synchronous: Synchronous = "FULL",
-        close_timeout: float = 30.0,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         max_value_bytes: int | None = None,
         **replicator_options: Any,
     ) -> None:
@@ -388,21 +394,24 @@ class HybridStore(BaseStore):
         ``index["query_log"]``: PostgreSQL reads are counted there) now; also done on close."""
         self.remote.flush_usage()
 
-    def close(self) -> None:
-        """Drain the outbox (up to ``close_timeout``), then release the file and connections."""
+    def close(self) -> int | None:
+        """Drain the outbox (up to ``close_timeout`` seconds), then release the file and
+        connections. Returns how many outbox entries stay for the next start (logged once as a
+        warning when not zero), or None while another part still shares the outbox."""
         if self._closed:
-            return
+            return None
         self._closed = True
         if self._listener is not None:
             self._listener.release(self._listen_token)
         self.remote.stop_ttl_sweeper()
         self.flush_usage()
-        self.replicator.release(timeout=self.close_timeout)
+        left = self.replicator.release(timeout=self.close_timeout)
         self.local.close()
         if self._owned_pool is not None:
             self._owned_pool.close()
         if self._owns_db:
             self.db.close()
+        return left
 
     def __enter__(self) -> HybridStore:
         return self
