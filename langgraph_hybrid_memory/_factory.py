@@ -64,6 +64,7 @@ from langgraph_hybrid_memory._embeddings import (
     resolve_embeddings,
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
+from langgraph_hybrid_memory._outage import note_down, server_label
 from langgraph_hybrid_memory._pg import get_connection, make_async_pool, make_pool
 from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
@@ -432,16 +433,16 @@ HYBRID_POOL_TIMEOUT_SECONDS = 5.0
 def _hybrid_reachable(cfg: MemoryConfig, url: str) -> bool:
     """Whether PostgreSQL answers; if not, the hybrid setup starts degraded (and says so)."""
     try:
-        _check_reachable(cfg, url)
+        with get_connection(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+            conn.execute("SELECT 1")
     except PostgresUnavailableError as exc:
-        logger.warning(
-            "hybrid_memory_started_degraded",
-            extra={
-                "event": "hybrid_memory_started_degraded",
-                "detail": "PostgreSQL unreachable: checkpoints and memories are kept in the local "
-                "file and sent when it is back",
-                "error": str(exc),
-            },
+        # The outage's one readable warning (`_outage`); the parts' later reports are DEBUG.
+        note_down(
+            server_label(url),
+            " ".join(str(exc).split()),
+            source="start",
+            event="hybrid_memory_started_degraded",
+            local_file=cfg.sqlite_path,
         )
         return False
     return True

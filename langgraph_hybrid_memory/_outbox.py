@@ -60,6 +60,7 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from langgraph_hybrid_memory._outage import note_down, note_up, server_label
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.errors import ConfigError, FlushTimeoutError, OutboxFullError
@@ -505,6 +506,8 @@ class Replicator:
     ) -> None:
         check_target(target)
         self.db = db
+        self.server = server_label(_conninfo_of(target))
+        """Which PostgreSQL this sends to, without the password (for the outage log lines)."""
         self.outbox = Outbox(db, max_entries=max_entries, full_timeout=full_timeout)
         self.outbox.setup()
         self.batch_size = batch_size
@@ -816,6 +819,7 @@ class Replicator:
                 self._stats.isolate = False
             for reg, run in runs:
                 _log_flushed(reg, run, counts.get(reg.log_as, {}), now)
+        note_up(self.server, sent=len(entries), left=self.outbox.depth(), source="replicator")
         with self._flushed:
             self._flushed.notify_all()
         return len(entries)
@@ -848,6 +852,18 @@ class Replicator:
             if connection_problem:
                 self._stats.reachable = False
         for reg, run in runs:
+            if connection_problem:
+                # One readable warning per outage (see `_outage`); each retry at DEBUG.
+                note_down(
+                    self.server,
+                    description,
+                    source="replicator",
+                    event=f"{reg.log_as}_flush_failed",
+                    local_file=self.db.path,
+                    entries=len(run),
+                    **reg.label(run),
+                )
+                continue
             logger.warning(
                 f"{reg.log_as}_flush_failed",
                 extra={
@@ -922,7 +938,8 @@ def _log_flushed(
     reg: _Registration, run: Sequence[OutboxEntry], counts: Mapping[str, int], now: float
 ) -> None:
     lag = max(now - e.created_at for e in run)
-    logger.info(
+    # DEBUG: one line per batch is a flood at INFO; the outage's end is announced by `_outage`.
+    logger.debug(
         f"{reg.log_as}_flushed",
         extra={
             "event": f"{reg.log_as}_flushed",
@@ -943,3 +960,15 @@ def _is_pool_timeout(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     message = " ".join(str(exc).split())
     return redact(f"{type(exc).__name__}: {message}")[:500]
+
+
+def _conninfo_of(target: Any) -> str | None:
+    """The conninfo of a replicator target (a URL, a pool or a connection), for its label."""
+    if isinstance(target, str):
+        return target
+    conninfo = getattr(target, "conninfo", None)
+    if isinstance(conninfo, str):
+        return conninfo
+    info = getattr(target, "info", None)
+    dsn = getattr(info, "dsn", None)  # a connection's parameters, without the password
+    return dsn if isinstance(dsn, str) else None

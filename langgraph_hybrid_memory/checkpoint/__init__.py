@@ -28,6 +28,7 @@ from psycopg.rows import DictRow
 
 from langgraph_hybrid_memory._asyncguard import not_async
 from langgraph_hybrid_memory._migrations import run_migrations
+from langgraph_hybrid_memory._outage import note_down
 from langgraph_hybrid_memory._outbox import (
     DEFAULT_CLOSE_TIMEOUT,
     OutboxEntry,
@@ -701,6 +702,17 @@ class HybridSaver(BaseHybridSaver):
                 return False
         except psycopg.errors.UndefinedTable:
             return False  # setup() never ran on this database: nothing to hydrate
+        except psycopg.OperationalError as exc:
+            self.replicator.note_reachability(False, exc)
+            note_down(
+                self.replicator.server,
+                redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:300],
+                source="saver",
+                event="thread_hydration_failed",
+                local_file=self.db.path,
+                thread_id=thread_id,
+            )
+            return False
         except psycopg.Error as exc:
             self.replicator.note_reachability(False, exc)
             logger.warning(

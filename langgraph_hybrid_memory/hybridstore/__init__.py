@@ -36,6 +36,7 @@ from psycopg_pool import ConnectionPool
 
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._migrations import run_migrations
+from langgraph_hybrid_memory._outage import note_down
 from langgraph_hybrid_memory._outbox import (
     DEFAULT_CLOSE_TIMEOUT,
     OutboxEntry,
@@ -432,14 +433,16 @@ class HybridStore(BaseStore):
             self._down_at = time.time()
             self._last_error = error
         if was_up:
-            logger.warning(
-                "store_degraded",
-                extra={
-                    "event": "store_degraded",
-                    "detail": "PostgreSQL unreachable; persistent namespaces answered from the "
-                    "local cache, writes kept in the outbox",
-                    "error": error,
-                },
+            # The one readable warning of an outage is shared with the saver and the
+            # replicator (`_outage`): whoever notices first says it.
+            note_down(
+                self.replicator.server,
+                error,
+                source="store",
+                event="store_degraded",
+                local_file=self.db.path,
+                detail="persistent namespaces answered from the local cache, writes kept in "
+                "the outbox",
             )
 
     def _mark_up(self) -> None:
@@ -447,7 +450,7 @@ class HybridStore(BaseStore):
             was_down = self._down_at is not None
             self._down_at = None
         if was_down:
-            logger.info("store_recovered", extra={"event": "store_recovered"})
+            logger.debug("store_recovered", extra={"event": "store_recovered"})
 
     def _pending_under(self, prefix: Sequence[str]) -> bool:
         exact, low, high = hb.stream_range(prefix)
@@ -749,7 +752,7 @@ class HybridStore(BaseStore):
         if ok:
             self._mark_up()
             self._persist_failing = False
-            logger.info(
+            logger.debug(
                 "node_persisted_to_postgres",
                 extra={
                     "event": "node_persisted_to_postgres",
@@ -763,9 +766,9 @@ class HybridStore(BaseStore):
         error = rep["last_error"] or self._last_error
         if rep["postgres_reachable"] is False or not self._remote_usable():
             self._mark_down(ConnectionError(error or "PostgreSQL unreachable"))
-        # Every failed write is logged; only the first of an outage as a warning, so a long
-        # outage does not flood the warnings (store_degraded / store_recovered bracket it).
-        level = logging.INFO if self._persist_failing else logging.WARNING
+        # Every failed write is logged at DEBUG: the outage itself is announced once, readably,
+        # by `_outage` (from _mark_down above or the replicator).
+        level = logging.DEBUG
         self._persist_failing = True
         logger.log(
             level,
