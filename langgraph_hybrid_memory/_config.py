@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import psycopg.conninfo
 
+from langgraph_hybrid_memory._outbox import DEFAULT_CLOSE_TIMEOUT
 from langgraph_hybrid_memory.errors import ConfigError
 
 __all__ = ["MEMORY_TYPES", "MemoryConfig", "MemoryType", "redact_conninfo"]
@@ -180,8 +181,16 @@ class MemoryConfig:
     """Checkpoint retention for ``MEMORY_TYPE=hybrid`` (a `CheckpointTTLConfig`, from
     ``MEMORY_CHECKPOINT_TTL_MINUTES``, ``MEMORY_CHECKPOINT_TTL_STRATEGY``,
     ``MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES``, ``MEMORY_CHECKPOINT_SWEEP_LIMIT``)."""
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    """Seconds closing the hybrid memory tries to drain the outbox to PostgreSQL
+    (``MEMORY_CLOSE_TIMEOUT``); what is left stays in the local file for the next start."""
 
     def __post_init__(self) -> None:
+        timeout = self.close_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise ConfigError(
+                f"MEMORY_CLOSE_TIMEOUT={timeout!r} is out of range; use a number of seconds >= 0"
+            )
         if self.memory_type not in MEMORY_TYPES:
             raise ConfigError(
                 f"MEMORY_TYPE={self.memory_type!r} is not supported; "
@@ -246,7 +255,7 @@ class MemoryConfig:
         ``MEMORY_TTL_HOURS``, ``MEMORY_MAX_CONTEXT_LENGTH``, ``OPENAI_API_KEY``,
         ``LGHM_API_TOKEN``, ``LGHM_API_MAX_BODY_BYTES``, ``MEMORY_CHECKPOINT_TTL_MINUTES``,
         ``MEMORY_CHECKPOINT_TTL_STRATEGY``, ``MEMORY_CHECKPOINT_SWEEP_INTERVAL_MINUTES``,
-        ``MEMORY_CHECKPOINT_SWEEP_LIMIT``.
+        ``MEMORY_CHECKPOINT_SWEEP_LIMIT``, ``MEMORY_CLOSE_TIMEOUT``.
         ``DATABASE_URL`` wins over the ``POSTGRES_*`` parts when both are set.
 
         Raises:
@@ -318,6 +327,14 @@ class MemoryConfig:
         checkpoint_ttl = ttl_from_env(env)
         if checkpoint_ttl is not None:
             values["checkpoint_ttl"] = dict(checkpoint_ttl)
+        close_timeout = env.get("MEMORY_CLOSE_TIMEOUT", "").strip()
+        if close_timeout:
+            try:
+                values["close_timeout"] = float(close_timeout)
+            except ValueError:
+                raise ConfigError(
+                    f"MEMORY_CLOSE_TIMEOUT={close_timeout!r} is not a number; use seconds >= 0"
+                ) from None
         values.update(overrides)
         return cls(**values)
 

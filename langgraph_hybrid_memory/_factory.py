@@ -64,7 +64,8 @@ from langgraph_hybrid_memory._embeddings import (
     resolve_embeddings,
 )
 from langgraph_hybrid_memory._migrations import arun_migrations, run_migrations
-from langgraph_hybrid_memory._pg import make_async_pool, make_pool
+from langgraph_hybrid_memory._outage import note_down, server_label
+from langgraph_hybrid_memory._pg import get_connection, make_async_pool, make_pool
 from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
@@ -335,13 +336,15 @@ def _unreachable(cfg: MemoryConfig, url: str, exc: BaseException) -> PostgresUna
 
 
 def _check_reachable(cfg: MemoryConfig, url: str) -> None:
-    import psycopg
-
+    # `get_connection` raises an error that holds no password (psycopg's own `pgconn` does);
+    # ours is raised outside the `except`, so not even that one is kept as `__context__`.
     try:
-        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+        with get_connection(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
             conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        raise _unreachable(cfg, url, exc) from None
+        return
+    except PostgresUnavailableError as exc:
+        error = _unreachable(cfg, url, exc)
+    raise error
 
 
 def _pg_index(cached: CachedEmbeddings | None) -> PgVectorIndexConfig:
@@ -432,22 +435,22 @@ HYBRID_POOL_TIMEOUT_SECONDS = 5.0
 def _hybrid_reachable(cfg: MemoryConfig, url: str) -> bool:
     """Whether PostgreSQL answers; if not, the hybrid setup starts degraded (and says so)."""
     try:
-        _check_reachable(cfg, url)
+        with get_connection(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+            conn.execute("SELECT 1")
     except PostgresUnavailableError as exc:
-        logger.warning(
-            "hybrid_memory_started_degraded",
-            extra={
-                "event": "hybrid_memory_started_degraded",
-                "detail": "PostgreSQL unreachable: checkpoints and memories are kept in the local "
-                "file and sent when it is back",
-                "error": str(exc),
-            },
+        # The outage's one readable warning (`_outage`); the parts' later reports are DEBUG.
+        note_down(
+            server_label(url),
+            " ".join(str(exc).split()),
+            source="start",
+            event="hybrid_memory_started_degraded",
+            local_file=cfg.sqlite_path,
         )
         return False
     return True
 
 
-def _defer(stack: ExitStack | AsyncExitStack, close: Callable[[], None]) -> None:
+def _defer(stack: ExitStack | AsyncExitStack, close: Callable[[], object]) -> None:
     """Close on exit; from an async stack in a worker thread (closing drains the outbox)."""
     if isinstance(stack, AsyncExitStack):
         stack.push_async_callback(asyncio.to_thread, close)
@@ -483,11 +486,11 @@ def _hybrid_parts(
         cache = TieredEmbeddingCache(local_cache, remote_cache)
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
-    saver = saver_cls(db, pool, ttl=cast(Any, cfg.checkpoint_ttl))
+    saver = saver_cls(db, pool, ttl=cast(Any, cfg.checkpoint_ttl), close_timeout=cfg.close_timeout)
     _defer(stack, saver.close)
     # Known now: status() says so before the first flush (not "postgres_reachable: None").
     saver.replicator.note_reachability(reachable)
-    store = store_cls(db, pool, index=_pg_index(cached))
+    store = store_cls(db, pool, index=_pg_index(cached), close_timeout=cfg.close_timeout)
     _defer(stack, store.close)
     # The store first: it checks pgvector before anything is created, so a server without it
     # fails with nothing made (PgVectorMissingError names MEMORY_EMBEDDINGS=none).

@@ -60,6 +60,7 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from langgraph_hybrid_memory._outage import note_down, note_up, server_label
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.errors import ConfigError, FlushTimeoutError, OutboxFullError
@@ -104,7 +105,9 @@ DEFAULT_BACKOFF_INITIAL = 0.1
 DEFAULT_BACKOFF_MAX = 30.0
 DEFAULT_MAX_ATTEMPTS = 20
 DEFAULT_CONNECT_TIMEOUT = 5.0
-DEFAULT_CLOSE_TIMEOUT = 30.0
+# How long `close` tries to drain the outbox. Short: what is left is durable in the local file
+# and sent by the next start, so a long wait only delays a shutdown while PostgreSQL is down.
+DEFAULT_CLOSE_TIMEOUT = 5.0
 
 OUTBOX_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS lghm_outbox (
@@ -536,6 +539,8 @@ class Replicator:
     ) -> None:
         check_target(target)
         self.db = db
+        self.server = server_label(_conninfo_of(target))
+        """Which PostgreSQL this sends to, without the password (for the outage log lines)."""
         self.outbox = Outbox(db, max_entries=max_entries, full_timeout=full_timeout)
         self.outbox.setup()
         self.batch_size = batch_size
@@ -613,15 +618,16 @@ class Replicator:
             rep._refs += 1
             return rep
 
-    def release(self, *, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
-        """Give back one `acquire`; the last one closes (drains) the replicator."""
+    def release(self, *, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> int | None:
+        """Give back one `acquire`; the last one closes (drains) the replicator and returns
+        `close`'s count of entries left; the others return None."""
         with self._registry_lock:
             self._refs -= 1
             if self._refs > 0:
-                return
+                return None
             if self._key is not None and self._instances.get(self._key) is self:
                 del self._instances[self._key]
-        self.close(timeout=timeout)
+        return self.close(timeout=timeout)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -629,27 +635,45 @@ class Replicator:
         self._thread = threading.Thread(target=self._run, name="lghm-replicator", daemon=True)
         self._thread.start()
 
-    def close(self, *, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
-        """Drain for up to `timeout` seconds, then stop the flusher and close owned connections.
+    def close(self, *, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> int:
+        """Drain for up to `timeout` seconds in all, stop the flusher, close owned connections,
+        and return how many outbox entries are left.
 
         Entries still pending (PostgreSQL unreachable) stay durable in the outbox and are sent by
-        the next replicator on this file.
+        the next replicator on this file; one warning says how many.
         """
         if self._stopping.is_set():
-            return
+            return 0
+        deadline = time.monotonic() + max(0.0, timeout)
         try:
             self.flush(timeout=timeout)
-        except FlushTimeoutError as exc:
-            logger.warning(
-                "outbox_not_drained_at_close",
-                extra={"event": "outbox_not_drained_at_close", "reason": str(exc)},
-            )
+            drained = True
+        except FlushTimeoutError:
+            drained = False
         self._stopping.set()
         self._wake.set()
+        # The whole close stays within `timeout`: a flusher stuck in a connection attempt is
+        # not waited for beyond it (it is a daemon thread and stops at its next check).
         if self._thread is not None:
-            self._thread.join(timeout=max(timeout, 1.0))
+            self._thread.join(timeout=max(deadline - time.monotonic(), 0.1))
         if self._owns_pool and self._pool is not None:
-            self._pool.close()
+            self._pool.close(timeout=max(deadline - time.monotonic(), 0.1))
+        left = 0 if drained else self.outbox.depth()
+        if left:
+            status = self.status()
+            logger.warning(
+                "closing with %d change(s) not yet in PostgreSQL (%s); they are kept in the "
+                "local file %s and sent on the next start",
+                left,
+                status["last_error"] or "unreachable",
+                self.db.path,
+                extra={
+                    "event": "outbox_not_drained_at_close",
+                    "entries_left": left,
+                    "close_timeout": timeout,
+                },
+            )
+        return left
 
     # -- registration ----------------------------------------------------------------------
 
@@ -828,6 +852,7 @@ class Replicator:
                 self._stats.isolate = False
             for reg, run in runs:
                 _log_flushed(reg, run, counts.get(reg.log_as, {}), now)
+        note_up(self.server, sent=len(entries), left=self.outbox.depth(), source="replicator")
         with self._flushed:
             self._flushed.notify_all()
         return len(entries)
@@ -860,6 +885,18 @@ class Replicator:
             if connection_problem:
                 self._stats.reachable = False
         for reg, run in runs:
+            if connection_problem:
+                # One readable warning per outage (see `_outage`); each retry at DEBUG.
+                note_down(
+                    self.server,
+                    description,
+                    source="replicator",
+                    event=f"{reg.log_as}_flush_failed",
+                    local_file=self.db.path,
+                    entries=len(run),
+                    **reg.label(run),
+                )
+                continue
             logger.warning(
                 f"{reg.log_as}_flush_failed",
                 extra={
@@ -941,7 +978,8 @@ def _log_flushed(
     reg: _Registration, run: Sequence[OutboxEntry], counts: Mapping[str, int], now: float
 ) -> None:
     lag = max(now - e.created_at for e in run)
-    logger.info(
+    # DEBUG: one line per batch is a flood at INFO; the outage's end is announced by `_outage`.
+    logger.debug(
         f"{reg.log_as}_flushed",
         extra={
             "event": f"{reg.log_as}_flushed",
@@ -962,3 +1000,15 @@ def _is_pool_timeout(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     message = " ".join(str(exc).split())
     return redact(f"{type(exc).__name__}: {message}")[:500]
+
+
+def _conninfo_of(target: Any) -> str | None:
+    """The conninfo of a replicator target (a URL, a pool or a connection), for its label."""
+    if isinstance(target, str):
+        return target
+    conninfo = getattr(target, "conninfo", None)
+    if isinstance(conninfo, str):
+        return conninfo
+    info = getattr(target, "info", None)
+    dsn = getattr(info, "dsn", None)  # a connection's parameters, without the password
+    return dsn if isinstance(dsn, str) else None

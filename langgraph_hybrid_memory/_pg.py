@@ -22,15 +22,20 @@ its first statement, and the stores retry that once on a fresh connection
 
 from __future__ import annotations
 
+import itertools
 import select
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, Connection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from langgraph_hybrid_memory._outage import POOL_NAME_PREFIX, install_pool_log_filter
+from langgraph_hybrid_memory._secrets import scrub_connect_error
 
 __all__ = [
     "CONNECTION_KWARGS",
@@ -107,13 +112,36 @@ async def acheck_if_idle(conn: AsyncConnection[Any]) -> None:
 
 
 def get_connection(conninfo: str, **kwargs: Any) -> Connection[DictRow]:
-    """Open one connection with the package's settings (`kwargs` override them)."""
-    return Connection.connect(conninfo, **{**CONNECTION_KWARGS, **kwargs})
+    """Open one connection with the package's settings (`kwargs` override them).
+
+    Raises:
+        PostgresUnavailableError: the connection failed; the error holds no password (see
+            `_secrets`), unlike psycopg's, whose ``pgconn`` does.
+    """
+    try:
+        return Connection.connect(conninfo, **{**CONNECTION_KWARGS, **kwargs})
+    except psycopg.OperationalError as exc:
+        scrubbed = scrub_connect_error(exc, conninfo, kwargs.get("password"))
+    # Outside the `except`: raising inside it would keep psycopg's error as `__context__`.
+    raise scrubbed
 
 
 async def aget_connection(conninfo: str, **kwargs: Any) -> AsyncConnection[DictRow]:
     """Async twin of `get_connection`."""
-    return await AsyncConnection.connect(conninfo, **{**CONNECTION_KWARGS, **kwargs})
+    try:
+        return await AsyncConnection.connect(conninfo, **{**CONNECTION_KWARGS, **kwargs})
+    except psycopg.OperationalError as exc:
+        scrubbed = scrub_connect_error(exc, conninfo, kwargs.get("password"))
+    raise scrubbed
+
+
+_pool_numbers = itertools.count(1)
+
+
+def _pool_name(name: str | None) -> str:
+    if name is not None and name.startswith(POOL_NAME_PREFIX):
+        return name
+    return f"{POOL_NAME_PREFIX}-{name or next(_pool_numbers)}"
 
 
 def make_pool(
@@ -129,11 +157,14 @@ def make_pool(
 ) -> ConnectionPool[Connection[DictRow]]:
     """Build a health-checked pool whose connections have the package's settings.
 
-    A borrow costs no round trip unless the connection was idle (see `check_if_idle`).
+    A borrow costs no round trip unless the connection was idle (see `check_if_idle`). The
+    pool is named ``lghm*`` (`name`, or a numbered one), so its per-attempt connection
+    warnings go to DEBUG (see `_outage`): an outage is reported once, by the package.
 
     `timeout` is how long borrowing a connection may wait (psycopg_pool's default, 30 s); a
     part that falls back to a local tier when PostgreSQL is down passes a shorter one.
     """
+    install_pool_log_filter()
     return ConnectionPool(
         conninfo,
         min_size=min_size,
@@ -143,7 +174,7 @@ def make_pool(
         check=check_if_idle,
         max_idle=POOL_MAX_IDLE_SECONDS,
         max_lifetime=POOL_MAX_LIFETIME_SECONDS,
-        name=name,
+        name=_pool_name(name),
         open=open,
         timeout=timeout,
     )
@@ -159,6 +190,7 @@ def make_async_pool(
     **kwargs: Any,
 ) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
     """Async twin of `make_pool`. The pool is returned closed: ``await pool.open()`` it."""
+    install_pool_log_filter()
     return AsyncConnectionPool(
         conninfo,
         min_size=min_size,
@@ -168,6 +200,6 @@ def make_async_pool(
         check=acheck_if_idle,
         max_idle=POOL_MAX_IDLE_SECONDS,
         max_lifetime=POOL_MAX_LIFETIME_SECONDS,
-        name=name,
+        name=_pool_name(name),
         open=False,
     )

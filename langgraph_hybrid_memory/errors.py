@@ -79,7 +79,24 @@ class EmbeddedPostgresError(RuntimeError):
 
 
 class PostgresUnavailableError(psycopg.OperationalError):
-    """PostgreSQL could not be reached where it is required (e.g. ``MEMORY_TYPE=postgres``)."""
+    """PostgreSQL could not be reached where it is required (e.g. ``MEMORY_TYPE=postgres``).
+
+    It never chains psycopg's own error (whose ``pgconn`` holds the password); what that error
+    said is in the (redacted) message, and its kind in two attributes.
+
+    Attributes:
+        sqlstate: the SQLSTATE of the underlying error, when the server sent one (e.g.
+            ``"28P01"`` for a wrong password), else None.
+        error_class: the class name of the underlying psycopg error (``"OperationalError"``).
+    """
+
+    def __init__(
+        self, message: str = "", *, sqlstate: str | None = None, error_class: str = ""
+    ) -> None:
+        super().__init__(message)
+        if sqlstate is not None:
+            self.sqlstate = sqlstate
+        self.error_class = error_class
 
 
 class OutboxFullError(RuntimeError):

@@ -28,7 +28,9 @@ from psycopg.rows import DictRow
 
 from langgraph_hybrid_memory._asyncguard import not_async
 from langgraph_hybrid_memory._migrations import run_migrations
+from langgraph_hybrid_memory._outage import note_down
 from langgraph_hybrid_memory._outbox import (
+    DEFAULT_CLOSE_TIMEOUT,
     OutboxEntry,
     PostgresTarget,
     Replicator,
@@ -150,7 +152,8 @@ class HybridSaver(BaseHybridSaver):
         mode: ``"write_behind"`` or ``"write_through"``.
         hydrate: Read threads missing locally from PostgreSQL (default True).
         synchronous: Local SQLite ``synchronous`` setting when this saver opens the file.
-        close_timeout: How long `close` waits for the outbox to drain.
+        close_timeout: How long `close` tries to drain the outbox (seconds, default 5); what
+            is left stays in the local file for the next start.
         ttl: Retention policy (`CheckpointTTLConfig`, langgraph-api's checkpointer ``ttl``):
             ``strategy`` ``"delete"`` or ``"keep_latest"``, ``default_ttl`` (minutes since a
             thread's last checkpoint), ``sweep_interval_minutes`` (starts a background sweeper)
@@ -185,7 +188,7 @@ class HybridSaver(BaseHybridSaver):
         mode: FlushMode = "write_behind",
         hydrate: bool = True,
         synchronous: Synchronous = "FULL",
-        close_timeout: float = 30.0,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         ttl: CheckpointTTLConfig | None = None,
         **replicator_options: Any,
     ) -> None:
@@ -293,18 +296,21 @@ class HybridSaver(BaseHybridSaver):
         """
         self.replicator.flush(timeout, kinds=b.CHECKPOINT_KINDS)
 
-    def close(self) -> None:
-        """Drain the outbox (up to ``close_timeout``), then release the file and connections.
+    def close(self) -> int | None:
+        """Drain the outbox (up to ``close_timeout`` seconds), then release the file and
+        connections. Returns how many outbox entries stay for the next start (logged once as a
+        warning when not zero), or None while another part still shares the outbox.
 
         Whatever could not be sent stays durable in the outbox for the next start.
         """
         if self._closed:
-            return
+            return None
         self._closed = True
         self._ttl_sweeper.stop(timeout=self.close_timeout)
-        self.replicator.release(timeout=self.close_timeout)
+        left = self.replicator.release(timeout=self.close_timeout)
         if self._owns_db:
             self.db.close()
+        return left
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -763,6 +769,17 @@ class HybridSaver(BaseHybridSaver):
                 return False
         except psycopg.errors.UndefinedTable:
             return False  # setup() never ran on this database: nothing to hydrate
+        except psycopg.OperationalError as exc:
+            self.replicator.note_reachability(False, exc)
+            note_down(
+                self.replicator.server,
+                redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:300],
+                source="saver",
+                event="thread_hydration_failed",
+                local_file=self.db.path,
+                thread_id=thread_id,
+            )
+            return False
         except psycopg.Error as exc:
             self.replicator.note_reachability(False, exc)
             logger.warning(

@@ -117,8 +117,9 @@ class AsyncHybridSaver(HybridSaver):
             lambda: self.sweep_checkpoints(now=now, limit=limit, dry_run=dry_run)
         )
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+    async def aclose(self) -> int | None:
+        """Async `close` (returns the outbox entries left for the next start)."""
+        return await asyncio.to_thread(self.close)
 
     async def __aenter__(self) -> AsyncHybridSaver:
         return self

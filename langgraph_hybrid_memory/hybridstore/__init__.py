@@ -35,7 +35,14 @@ from psycopg_pool import ConnectionPool
 
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._migrations import run_migrations
-from langgraph_hybrid_memory._outbox import OutboxEntry, PostgresTarget, Replicator, redact
+from langgraph_hybrid_memory._outage import note_down
+from langgraph_hybrid_memory._outbox import (
+    DEFAULT_CLOSE_TIMEOUT,
+    OutboxEntry,
+    PostgresTarget,
+    Replicator,
+    redact,
+)
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
 from langgraph_hybrid_memory._validation import ValidatingStore, resolve_limits
@@ -215,7 +222,7 @@ class HybridStore(ValidatingStore):
         schema: str = DEFAULT_SCHEMA,
         scope_depth: int = DEFAULT_SCOPE_DEPTH,
         synchronous: Synchronous = "FULL",
-        close_timeout: float = 30.0,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         max_value_bytes: int | None = None,
         **replicator_options: Any,
     ) -> None:
@@ -387,21 +394,24 @@ class HybridStore(ValidatingStore):
         ``index["query_log"]``: PostgreSQL reads are counted there) now; also done on close."""
         self.remote.flush_usage()
 
-    def close(self) -> None:
-        """Drain the outbox (up to ``close_timeout``), then release the file and connections."""
+    def close(self) -> int | None:
+        """Drain the outbox (up to ``close_timeout`` seconds), then release the file and
+        connections. Returns how many outbox entries stay for the next start (logged once as a
+        warning when not zero), or None while another part still shares the outbox."""
         if self._closed:
-            return
+            return None
         self._closed = True
         if self._listener is not None:
             self._listener.release(self._listen_token)
         self.remote.stop_ttl_sweeper()
         self.flush_usage()
-        self.replicator.release(timeout=self.close_timeout)
+        left = self.replicator.release(timeout=self.close_timeout)
         self.local.close()
         if self._owned_pool is not None:
             self._owned_pool.close()
         if self._owns_db:
             self.db.close()
+        return left
 
     def __enter__(self) -> HybridStore:
         return self
@@ -422,14 +432,16 @@ class HybridStore(ValidatingStore):
             self._down_at = time.time()
             self._last_error = error
         if was_up:
-            logger.warning(
-                "store_degraded",
-                extra={
-                    "event": "store_degraded",
-                    "detail": "PostgreSQL unreachable; persistent namespaces answered from the "
-                    "local cache, writes kept in the outbox",
-                    "error": error,
-                },
+            # The one readable warning of an outage is shared with the saver and the
+            # replicator (`_outage`): whoever notices first says it.
+            note_down(
+                self.replicator.server,
+                error,
+                source="store",
+                event="store_degraded",
+                local_file=self.db.path,
+                detail="persistent namespaces answered from the local cache, writes kept in "
+                "the outbox",
             )
 
     def _mark_up(self) -> None:
@@ -437,7 +449,7 @@ class HybridStore(ValidatingStore):
             was_down = self._down_at is not None
             self._down_at = None
         if was_down:
-            logger.info("store_recovered", extra={"event": "store_recovered"})
+            logger.debug("store_recovered", extra={"event": "store_recovered"})
 
     def _pending_under(self, prefix: Sequence[str]) -> bool:
         exact, low, high = hb.stream_range(prefix)
@@ -739,7 +751,7 @@ class HybridStore(ValidatingStore):
         if ok:
             self._mark_up()
             self._persist_failing = False
-            logger.info(
+            logger.debug(
                 "node_persisted_to_postgres",
                 extra={
                     "event": "node_persisted_to_postgres",
@@ -753,9 +765,9 @@ class HybridStore(ValidatingStore):
         error = rep["last_error"] or self._last_error
         if rep["postgres_reachable"] is False or not self._remote_usable():
             self._mark_down(ConnectionError(error or "PostgreSQL unreachable"))
-        # Every failed write is logged; only the first of an outage as a warning, so a long
-        # outage does not flood the warnings (store_degraded / store_recovered bracket it).
-        level = logging.INFO if self._persist_failing else logging.WARNING
+        # Every failed write is logged at DEBUG: the outage itself is announced once, readably,
+        # by `_outage` (from _mark_down above or the replicator).
+        level = logging.DEBUG
         self._persist_failing = True
         logger.log(
             level,

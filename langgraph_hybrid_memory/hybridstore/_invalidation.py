@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Literal
 import psycopg
 from psycopg import sql
 
+from langgraph_hybrid_memory._outage import note_down, server_label
+
 __all__ = ["Invalidation", "InvalidationListener", "channel_for", "notice_payload", "parse_notice"]
 
 logger = logging.getLogger(__name__)
@@ -182,7 +184,7 @@ class InvalidationListener:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                     self._listening.set()
                     if self._warned:
-                        logger.info(
+                        logger.debug(
                             "store_invalidation_listening",
                             extra={"event": "store_invalidation_listening"},
                         )
@@ -195,7 +197,17 @@ class InvalidationListener:
                             self._handle(notice.payload)
             except psycopg.Error as exc:
                 self._listening.clear()
-                if not self._warned:
+                if not self._warned and isinstance(exc, psycopg.OperationalError):
+                    # PostgreSQL is away: part of the outage `_outage` reports once.
+                    self._warned = True
+                    note_down(
+                        server_label(self._conninfo),
+                        type(exc).__name__,
+                        source="listen",
+                        event="store_invalidation_unavailable",
+                        detail="cached namespaces are refreshed by age until it is back",
+                    )
+                elif not self._warned:
                     self._warned = True
                     logger.warning(
                         "store_invalidation_unavailable",

@@ -102,8 +102,9 @@ class AsyncHybridStore(HybridStore):
         """Async `sweep_ttl`."""
         return await asyncio.to_thread(self.sweep_ttl)
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+    async def aclose(self) -> int | None:
+        """Async `close` (returns the outbox entries left for the next start)."""
+        return await asyncio.to_thread(self.close)
 
     async def __aenter__(self) -> AsyncHybridStore:
         return self

@@ -51,7 +51,7 @@ def test_write_through_commits_before_returning(sqlite_path: Path, pg_url: str) 
 def test_write_through_unreachable_keeps_entry_and_says_so(
     sqlite_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="langgraph_hybrid_memory")
+    caplog.set_level(logging.DEBUG, logger="langgraph_hybrid_memory")
     with HybridSaver(
         sqlite_path, UNREACHABLE, mode="write_through", connect_timeout=1, close_timeout=0.5
     ) as saver:
@@ -62,7 +62,7 @@ def test_write_through_unreachable_keeps_entry_and_says_so(
         assert status["write_through_degraded"] is True
         assert status["depth"] == 2 and status["postgres_reachable"] is False
         assert "hunter2" not in (status["last_error"] or "")
-    failed = [r for r in caplog.records if r.getMessage() == "checkpoint_flush_failed"]
+    failed = [r for r in caplog.records if getattr(r, "event", "") == "checkpoint_flush_failed"]
     assert failed and all(r.__dict__["thread_ids"] == ["wt"] for r in failed)
     assert all("hunter2" not in repr(r.__dict__) for r in caplog.records)
 
@@ -73,14 +73,14 @@ def test_flush_logs_thread_and_counts_without_secrets(
     params = conninfo_to_dict(pg_url)
     params["password"] = "hunter2"  # ignored by the trust-auth test server, must not leak
     url = make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
-    caplog.set_level(logging.INFO, logger="langgraph_hybrid_memory")
+    caplog.set_level(logging.DEBUG, logger="langgraph_hybrid_memory")  # per-batch: DEBUG
     with HybridSaver.from_conn_string(sqlite_path, url) as saver:
         saver.setup()
         _put_chain(saver, "logged", 2)
         saver.flush(timeout=30)
         status = saver.status()
         assert status["last_flush_at"] is not None and status["depth"] == 0
-    flushed = [r for r in caplog.records if r.getMessage() == "checkpoint_flushed"]
+    flushed = [r for r in caplog.records if getattr(r, "event", "") == "checkpoint_flushed"]
     assert flushed
     assert {t for r in flushed for t in r.__dict__["thread_ids"]} == {"logged"}
     assert sum(r.__dict__["checkpoints"] for r in flushed) == 2
