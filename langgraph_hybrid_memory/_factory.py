@@ -514,10 +514,11 @@ def _hybrid_status(
     pg = _pg_status(cfg, url)
 
     def status() -> dict[str, Any]:
-        saver_status = dict(saver.status())
+        checkpointer = saver.status()
+        saver_status = dict(checkpointer)
         store_status = dict(store.status())
         # Saver and store share one replicator (one outbox file), so one count covers both.
-        dead = int(saver.status()["dead_letters"])
+        dead = checkpointer["dead_letters"]
         return {
             **pg(),
             "sqlite_path": str(cfg.sqlite_path),

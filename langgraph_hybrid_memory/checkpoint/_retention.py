@@ -155,6 +155,19 @@ LIMIT %s
 """
 
 
+def _empty_report(strategy: str) -> RetentionReport:
+    """A sweep's report before it has swept anything (also what a sweep without a TTL returns)."""
+    return RetentionReport(
+        strategy=strategy,
+        cutoff=None,
+        threads=0,
+        local_threads=0,
+        postgres_threads=0,
+        skipped_delta=0,
+        postgres_error=None,
+    )
+
+
 def sweep_checkpoints(
     saver: HybridSaver,
     *,
@@ -174,15 +187,7 @@ def sweep_checkpoints(
     """
     ttl = saver.ttl or {}
     strategy = str(ttl.get("strategy", "delete"))
-    report = RetentionReport(
-        strategy=strategy,
-        cutoff=None,
-        threads=0,
-        local_threads=0,
-        postgres_threads=0,
-        skipped_delta=0,
-        postgres_error=None,
-    )
+    report = _empty_report(strategy)
     minutes = ttl.get("default_ttl")
     if not minutes:
         return report
@@ -320,15 +325,7 @@ def sweep_postgres_saver(
 
     policy = validate_ttl(ttl) or {}
     strategy = str(policy.get("strategy", "delete"))
-    report = RetentionReport(
-        strategy=strategy,
-        cutoff=None,
-        threads=0,
-        local_threads=0,
-        postgres_threads=0,
-        skipped_delta=0,
-        postgres_error=None,
-    )
+    report = _empty_report(strategy)
     minutes = policy.get("default_ttl")
     if not minutes:
         return report
