@@ -119,8 +119,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStore]
 
 
 def _same(ours: Any, theirs: Any) -> bool:
-    """Equal JSON. Numbers compare by value: JSON has one number type, and PostgreSQL's jsonb
-    hands ``1e16`` back as ``10000000000000000``."""
+    """Equal JSON. Numbers compare by decimal value: JSON has one number type, and PostgreSQL's
+    jsonb hands the float ``6.367909424869506e+16`` back as the integer ``63679094248695060``
+    (the same decimal number, which Python's exact int/float comparison calls different)."""
     numbers = (int, float)
     if (
         isinstance(ours, numbers)
@@ -128,6 +129,8 @@ def _same(ours: Any, theirs: Any) -> bool:
         and not isinstance(ours, bool)
         and not isinstance(theirs, bool)
     ):
+        if type(ours) is not type(theirs):
+            ours, theirs = float(ours), float(theirs)
         return ours == theirs or (math.isnan(ours) and math.isnan(theirs))
     if isinstance(ours, dict) and isinstance(theirs, dict):
         return ours.keys() == theirs.keys() and all(_same(ours[k], theirs[k]) for k in ours)
