@@ -123,7 +123,7 @@ class SweepReport(TypedDict, total=False):
     local: dict[str, int]
     checkpoints: dict[str, int]
     """Checkpoint retention (``MEMORY_CHECKPOINT_TTL_*``): ``threads`` swept (or, dry run, to
-    sweep), ``local_threads``, ``postgres_threads``, ``skipped_delta``."""
+    sweep), ``local_threads``, ``postgres_threads``, ``delta_threads``, ``skipped_delta``."""
 
 
 class ThreadInfo(TypedDict):

@@ -65,6 +65,7 @@ def sweep(
             "threads": checkpoints["threads"],
             "local_threads": checkpoints["local_threads"],
             "postgres_threads": checkpoints["postgres_threads"],
+            "delta_threads": checkpoints["delta_threads"],
             "skipped_delta": checkpoints["skipped_delta"],
         }
     return report

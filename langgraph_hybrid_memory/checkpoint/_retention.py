@@ -69,9 +69,12 @@ class RetentionReport(TypedDict):
     local_threads: int
     postgres_threads: int
     """Threads found only in PostgreSQL (not in this machine's file) that were swept."""
+    delta_threads: int
+    """``keep_latest`` only: swept threads that use a DeltaChannel (each kept checkpoint kept
+    its ancestors back to the snapshot its delta values are rebuilt from)."""
     skipped_delta: int
-    """``keep_latest`` only: expired threads using a DeltaChannel, left whole (their latest
-    values are rebuilt from older checkpoints)."""
+    """Expired threads left whole: always 0 now that DeltaChannel threads are pruned down to
+    what reconstruction reads (kept so reports keep their shape)."""
     postgres_error: str | None
 
 
@@ -129,28 +132,37 @@ def validate_ttl(ttl: CheckpointTTLConfig | None) -> CheckpointTTLConfig | None:
 
 
 # Threads whose latest checkpoint (any namespace) is older than the cutoff, oldest first. For
-# keep_latest only threads with something to delete (more checkpoints than namespaces), so a
-# swept thread is not picked again on every sweep; DeltaChannel threads are flagged.
+# keep_latest only threads with something to delete: more checkpoints than namespaces, and not
+# already pruned at their newest checkpoint (``lghm_checkpoint_retention``: a DeltaChannel
+# thread keeps its chain back to a snapshot), so a swept thread is not picked on every sweep.
 LOCAL_SELECT_EXPIRED = """
-SELECT thread_id,
-       max(json_type(metadata, '$.counters_since_delta_snapshot') IS NOT NULL
-           OR json_type(metadata, '$.delta_writes_versioned') IS NOT NULL) AS uses_delta
-FROM lghm_checkpoints
-GROUP BY thread_id
-HAVING max(julianday(json_extract(checkpoint, '$.ts'))) < julianday(?)
-   AND (? = 'delete' OR count(*) > count(DISTINCT checkpoint_ns))
-ORDER BY max(julianday(json_extract(checkpoint, '$.ts')))
+SELECT c.thread_id,
+       max(json_type(c.metadata, '$.counters_since_delta_snapshot') IS NOT NULL
+           OR json_type(c.metadata, '$.delta_writes_versioned') IS NOT NULL) AS uses_delta
+FROM lghm_checkpoints AS c
+GROUP BY c.thread_id
+HAVING max(julianday(json_extract(c.checkpoint, '$.ts'))) < julianday(?)
+   AND (? = 'delete' OR (
+        count(*) > count(DISTINCT c.checkpoint_ns)
+        AND max(c.checkpoint_id) > coalesce(
+            (SELECT r.head_id FROM lghm_checkpoint_retention AS r WHERE r.thread_id = c.thread_id),
+            '')))
+ORDER BY max(julianday(json_extract(c.checkpoint, '$.ts')))
 LIMIT ?
 """
 PG_SELECT_EXPIRED = """
-SELECT thread_id,
-       bool_or(metadata ? 'counters_since_delta_snapshot' OR metadata ? 'delta_writes_versioned')
-       AS uses_delta
-FROM checkpoints
-GROUP BY thread_id
-HAVING max((checkpoint ->> 'ts')::timestamptz) < %s::timestamptz
-   AND (%s = 'delete' OR count(*) > count(DISTINCT checkpoint_ns))
-ORDER BY max((checkpoint ->> 'ts')::timestamptz)
+SELECT c.thread_id,
+       bool_or(c.metadata ? 'counters_since_delta_snapshot'
+               OR c.metadata ? 'delta_writes_versioned') AS uses_delta
+FROM checkpoints AS c
+GROUP BY c.thread_id
+HAVING max((c.checkpoint ->> 'ts')::timestamptz) < %s::timestamptz
+   AND (%s = 'delete' OR (
+        count(*) > count(DISTINCT c.checkpoint_ns)
+        AND max(c.checkpoint_id) > coalesce(
+            (SELECT r.head_id FROM lghm_checkpoint_retention AS r WHERE r.thread_id = c.thread_id),
+            '')))
+ORDER BY max((c.checkpoint ->> 'ts')::timestamptz)
 LIMIT %s
 """
 
@@ -163,6 +175,7 @@ def _empty_report(strategy: str) -> RetentionReport:
         threads=0,
         local_threads=0,
         postgres_threads=0,
+        delta_threads=0,
         skipped_delta=0,
         postgres_error=None,
     )
@@ -224,19 +237,14 @@ def sweep_checkpoints(
         for thread_id, uses_delta in threads:
             if report["threads"] >= budget:
                 break
-            if strategy == "keep_latest" and uses_delta:
-                report["skipped_delta"] += 1
-                continue
             if dry_run:
                 pass
             elif strategy == "delete":
                 saver.delete_thread(thread_id)
             else:
-                try:
-                    saver.prune([thread_id], strategy="keep_latest", keep_last=1)
-                except NotImplementedError:  # became a DeltaChannel thread meanwhile
-                    report["skipped_delta"] += 1
-                    continue
+                saver.prune([thread_id], strategy="keep_latest", keep_last=1)
+            if strategy == "keep_latest" and uses_delta:
+                report["delta_threads"] += 1
             report["threads"] += 1
             report[f"{tier}_threads"] += 1  # type: ignore[literal-required]
     if report["threads"] and not dry_run:
@@ -317,12 +325,18 @@ def sweep_postgres_saver(
     dry_run: bool = False,
 ) -> RetentionReport:
     """The same policy for ``MEMORY_TYPE=postgres``: langgraph's `PostgresSaver` tables, swept
-    with its own ``delete_thread`` / ``prune`` (which keeps what its reads need).
+    with its own ``delete_thread`` / ``prune``; a DeltaChannel thread (which its ``prune``
+    refuses) is pruned as `HybridSaver.prune` does, keeping what reconstruction reads.
 
-    `conn` is a psycopg connection (autocommit, ``dict_row``) to the database of the tables.
+    `conn` is a psycopg connection (autocommit, ``dict_row``) to the database of the tables;
+    our checkpoint migrations (the ``lghm_checkpoint_retention`` marks) are applied first.
     """
     from langgraph.checkpoint.postgres import PostgresSaver
 
+    from langgraph_hybrid_memory._migrations import run_migrations
+    from langgraph_hybrid_memory.checkpoint import prune_postgres_thread
+
+    run_migrations(conn, b.HYBRID_MIGRATIONS, schema="public", table=b.HYBRID_MIGRATIONS_TABLE)
     policy = validate_ttl(ttl) or {}
     strategy = str(policy.get("strategy", "delete"))
     report = _empty_report(strategy)
@@ -336,14 +350,20 @@ def sweep_postgres_saver(
     rows = conn.execute(PG_SELECT_EXPIRED, (cutoff, strategy, budget)).fetchall()
     saver = PostgresSaver(conn)
     for r in rows:
+        thread_id = str(r["thread_id"])
+        if dry_run:
+            pass
+        elif strategy == "delete":
+            saver.delete_thread(thread_id)
+            conn.execute(b.PG_DELETE_THREAD[-1], (thread_id,))  # its keep_latest mark
+        elif r["uses_delta"]:
+            with conn.transaction(), conn.cursor() as cur:
+                prune_postgres_thread(cur, thread_id, keep_last=1)
+        else:
+            saver.prune([thread_id], strategy="keep_latest")
+            conn.execute(b.PG_MARK_PRUNED, (thread_id,))
         if strategy == "keep_latest" and r["uses_delta"]:
-            report["skipped_delta"] += 1
-            continue
-        if not dry_run:
-            if strategy == "delete":
-                saver.delete_thread(str(r["thread_id"]))
-            else:
-                saver.prune([str(r["thread_id"])], strategy="keep_latest")
+            report["delta_threads"] += 1
         report["threads"] += 1
         report["postgres_threads"] += 1
     return report

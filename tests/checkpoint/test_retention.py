@@ -14,11 +14,13 @@ import pytest
 from langgraph.channels import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.types import Command
+from psycopg.rows import dict_row
 from typing_extensions import TypedDict
 
 from langgraph_hybrid_memory import HybridSaver
 from langgraph_hybrid_memory._outbox import Replicator
 from langgraph_hybrid_memory._sqlite import LocalDB
+from langgraph_hybrid_memory.checkpoint._retention import sweep_postgres_saver
 from langgraph_hybrid_memory.errors import ConfigError
 from tests.checkpoint.helpers import EXPECTED_DONE, assert_tiers_equal, build_graph
 
@@ -28,7 +30,7 @@ def _concat(state: list[str] | None, writes: Sequence[list[str]]) -> list[str]:
 
 
 class DeltaState(TypedDict, total=False):
-    log: Annotated[list[str], DeltaChannel(_concat)]
+    log: Annotated[list[str], DeltaChannel(_concat, snapshot_frequency=4)]
 
 
 OLD = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
@@ -366,6 +368,7 @@ def test_lghm_sweep_applies_the_policy_dry_run_first(tmp_path: Path, pg_url: str
         "threads": 1,
         "local_threads": 1,
         "postgres_threads": 0,
+        "delta_threads": 0,
         "skipped_delta": 0,
     }
     with psycopg.connect(pg_url) as conn:
@@ -452,7 +455,7 @@ def test_async_saver_sweeps_from_the_event_loop(tmp_path: Path, pg_url: str) -> 
     asyncio.run(main())
 
 
-def test_keep_latest_leaves_delta_channel_threads_whole(tmp_path: Path, pg_url: str) -> None:
+def _delta_graph(saver: Any) -> Any:
     from langgraph.graph import END, START, StateGraph
 
     def step(state: DeltaState) -> dict[str, Any]:
@@ -462,19 +465,75 @@ def test_keep_latest_leaves_delta_channel_threads_whole(tmp_path: Path, pg_url: 
     g.add_node("step", step)
     g.add_edge(START, "step")
     g.add_edge("step", END)
+    return g.compile(checkpointer=saver)
+
+
+def _replay_chain(saver: Any, config: Any) -> list[str]:
+    """The checkpoints `get_delta_channel_history` reads for the latest state of "log": the
+    head, then parents until one that stores a value for it (the snapshot it is rebuilt from)."""
+    tup = saver.get_tuple(config)
+    chain = [tup.config["configurable"]["checkpoint_id"]]
+    while "log" not in tup.checkpoint["channel_values"] and tup.parent_config:
+        tup = saver.get_tuple(tup.parent_config)
+        chain.append(tup.config["configurable"]["checkpoint_id"])
+    return sorted(chain)
+
+
+def test_keep_latest_keeps_delta_channel_chain_back_to_its_snapshot(
+    tmp_path: Path, pg_url: str
+) -> None:
     config: Any = {"configurable": {"thread_id": "delta"}}
     ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
     with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as saver:
         saver.setup()
-        graph = g.compile(checkpointer=saver)
-        for _ in range(3):
+        graph = _delta_graph(saver)
+        for _ in range(5):  # 3 checkpoints each; a snapshot every 4 updates of "log"
+            graph.invoke({"log": ["in"]}, config)
+        state = graph.get_state(config)
+        assert len(state.values["log"]) == 10
+        before = len(_local_ids(saver, "delta"))
+        chain = _replay_chain(saver, config)
+        assert 1 < len(chain) < before  # rebuilt from a snapshot older than the head
+        saver.flush(timeout=30)
+        report = saver.sweep_checkpoints(now=time.time() + 3600)
+        assert report["threads"] == 1 and report["delta_threads"] == 1
+        assert report["skipped_delta"] == 0
+        saver.flush(timeout=30)
+        # What stays: the head and its ancestors back to the snapshot it is rebuilt from.
+        assert sorted(_local_ids(saver, "delta")) == chain
+        after = graph.get_state(config)
+        assert after.values == state.values and after.next == state.next
+        assert_tiers_equal(saver, pg_url, "delta")
+        # Nothing more to delete until the thread moves on: not picked again.
+        assert saver.sweep_checkpoints(now=time.time() + 3600)["threads"] == 0
+        # Resumable: the next run appends to the same history.
+        graph.invoke({"log": ["in"]}, config)
+        log = graph.get_state(config).values["log"]
+        assert log[:10] == state.values["log"] and log[10:] == ["in", "s11"]
+    # A fresh machine rebuilds the same state from PostgreSQL alone.
+    with HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url) as other:
+        assert _delta_graph(other).get_state(config).values["log"] == log
+
+
+def test_postgres_memory_type_keeps_delta_channel_chain(tmp_path: Path, pg_url: str) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    config: Any = {"configurable": {"thread_id": "pgdelta"}}
+    with PostgresSaver.from_conn_string(pg_url) as pg:
+        pg.setup()
+        graph = _delta_graph(pg)
+        for _ in range(5):
             graph.invoke({"log": ["in"]}, config)
         values = graph.get_state(config).values
-        count = len(_local_ids(saver, "delta"))
-        report = saver.sweep_checkpoints(now=time.time() + 3600)
-        assert report["skipped_delta"] == 1 and report["threads"] == 0
-        assert len(_local_ids(saver, "delta")) == count
-        assert graph.get_state(config).values == values
-        saver.ttl = {"strategy": "delete", "default_ttl": 30, "sweep_limit": 10}
-        assert saver.sweep_checkpoints(now=time.time() + 3600)["threads"] == 1
-        assert _local_ids(saver, "delta") == []
+        chain = _replay_chain(pg, config)
+        assert 1 < len(chain) < _pg_count(pg_url, "checkpoints", "pgdelta")
+        with psycopg.connect(pg_url, autocommit=True, row_factory=dict_row) as conn:
+            ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+            report = sweep_postgres_saver(conn, ttl, now=time.time() + 3600)
+            assert report["threads"] == 1 and report["delta_threads"] == 1
+            kept = [t.config["configurable"]["checkpoint_id"] for t in pg.list(config)]
+            assert sorted(kept) == chain
+            assert graph.get_state(config).values == values
+            assert sweep_postgres_saver(conn, ttl, now=time.time() + 3600)["threads"] == 0
+        graph.invoke({"log": ["in"]}, config)
+        assert graph.get_state(config).values["log"] == [*values["log"], "in", "s11"]
