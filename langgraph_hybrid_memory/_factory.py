@@ -70,6 +70,7 @@ from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
 from langgraph_hybrid_memory.checkpoint import HybridSaver
+from langgraph_hybrid_memory.checkpoint._saver_retention import PostgresSaverRetention
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.checkpoint.base import (
     POSTGRES_MIGRATIONS,
@@ -124,6 +125,10 @@ class Memory:
     """The session interaction log on this setup's tier (`SessionLog` from `open_memory`,
     `AsyncSessionLog` from `aopen_memory`): PostgreSQL in ``postgres``/``hybrid`` mode, the
     local file in ``sqlite`` mode, process memory in ``memory`` mode."""
+    retention: PostgresSaverRetention | None = None
+    """The checkpoint retention policy's sweeper beside a langgraph saver
+    (``MEMORY_TYPE=postgres`` with ``MEMORY_CHECKPOINT_TTL_MINUTES``); `HybridSaver` runs its
+    own."""
 
     def status(self) -> dict[str, Any]:
         """What is running, for logs and the CLI. Never contains a secret."""
@@ -147,6 +152,9 @@ class Memory:
             }
         if self._extra_status is not None:
             out.update(self._extra_status())
+        if self.retention is not None:
+            out["retention"] = self.retention.status()
+        out.setdefault("retention", None)  # hybrid: its saver's (see _hybrid_status)
         return out
 
     # -- operations (`langgraph_hybrid_memory.admin`) on this memory -------------------------
@@ -211,7 +219,7 @@ class Memory:
         from langgraph_hybrid_memory.admin._sweep import sweep
 
         saver = self.checkpointer if isinstance(self.checkpointer, HybridSaver) else None
-        return sweep(self.admin(), dry_run=dry_run, checkpointer=saver)
+        return sweep(self.admin(), dry_run=dry_run, checkpointer=saver or self.retention)
 
     def _keyword(self) -> bool:
         return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"
@@ -389,7 +397,21 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
         )
     memory = Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
     memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)))
+    memory.retention = _postgres_retention(cfg, url, stack)
     return memory
+
+
+def _postgres_retention(
+    cfg: MemoryConfig, url: str, stack: ExitStack | AsyncExitStack
+) -> PostgresSaverRetention | None:
+    """The checkpoint policy beside langgraph's PostgresSaver (its background sweeper starts
+    now when an interval is set; closed with the memory)."""
+    if not cfg.checkpoint_ttl:
+        return None
+    retention = PostgresSaverRetention(url, cast(Any, cfg.checkpoint_ttl))
+    timeout = cfg.close_timeout
+    _defer(stack, lambda: retention.close(timeout))
+    return retention
 
 
 async def _aopen_postgres(
@@ -424,6 +446,7 @@ async def _aopen_postgres(
     log = SessionLog.postgres(session_pool, **_session_kw(cfg))
     await asyncio.to_thread(log.setup)
     memory.sessions = AsyncSessionLog(log)
+    memory.retention = _postgres_retention(cfg, url, stack)
     return memory
 
 
@@ -532,6 +555,7 @@ def _hybrid_status(
             ),
             "checkpointer_status": saver_status,
             "store_status": store_status,
+            "retention": saver_status["retention"],
         }
 
     return status

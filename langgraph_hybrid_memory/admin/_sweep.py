@@ -4,7 +4,7 @@ retention policy (``MEMORY_CHECKPOINT_TTL_*``)."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.admin._context import AdminContext, table_exists
@@ -13,8 +13,17 @@ from langgraph_hybrid_memory.admin._results import SweepReport
 from langgraph_hybrid_memory.errors import ConfigError
 
 if TYPE_CHECKING:
-    from langgraph_hybrid_memory.checkpoint import HybridSaver
     from langgraph_hybrid_memory.checkpoint._retention import RetentionReport
+
+
+class Sweeps(Protocol):
+    """A running checkpoint policy: `HybridSaver`, or `PostgresSaverRetention` beside a
+    langgraph saver."""
+
+    ttl: Any
+
+    def sweep_checkpoints(self, *, dry_run: bool = False) -> RetentionReport: ...
+
 
 __all__ = ["sweep", "sweep_checkpoints"]
 
@@ -31,7 +40,7 @@ def sweep(
     *,
     batch_size: int = 1000,
     dry_run: bool = False,
-    checkpointer: HybridSaver | None = None,
+    checkpointer: Sweeps | None = None,
 ) -> SweepReport:
     """Delete (or with `dry_run`, count) the expired store items of both tiers, and apply the
     checkpoint retention policy (`sweep_checkpoints`; `checkpointer`: a running saver to use).
@@ -72,7 +81,7 @@ def sweep(
 
 
 def sweep_checkpoints(
-    ctx: AdminContext, *, dry_run: bool = False, checkpointer: HybridSaver | None = None
+    ctx: AdminContext, *, dry_run: bool = False, checkpointer: Sweeps | None = None
 ) -> RetentionReport | None:
     """Apply ``MemoryConfig.checkpoint_ttl`` once (None when no policy is configured).
 

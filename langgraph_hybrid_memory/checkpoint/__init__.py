@@ -43,6 +43,8 @@ from langgraph_hybrid_memory.checkpoint import base as b
 from langgraph_hybrid_memory.checkpoint._retention import (
     CheckpointTTLConfig,
     RetentionReport,
+    RetentionStatus,
+    RetentionTracker,
     validate_ttl,
 )
 from langgraph_hybrid_memory.checkpoint._retention import (
@@ -64,6 +66,7 @@ __all__ = [
     "HybridSaverStatus",
     "PruneStrategy",
     "RetentionReport",
+    "RetentionStatus",
 ]
 
 logger = logging.getLogger("langgraph_hybrid_memory")
@@ -227,6 +230,7 @@ class HybridSaver(BaseHybridSaver):
             stream_key="thread_ids",
             stream_prefix=b.stream_of(""),
         )
+        self._retention = RetentionTracker()
         self._ttl_sweeper = SweeperThread(
             lambda: self.sweep_checkpoints()["threads"],
             name="lghm-checkpoint-retention",
@@ -326,7 +330,14 @@ class HybridSaver(BaseHybridSaver):
         go through the outbox and leave tombstones, as `delete_thread` and `prune`. With
         `dry_run`, only count.
         """
-        return _sweep_checkpoints(self, now=now, limit=limit, dry_run=dry_run)
+        try:
+            report = _sweep_checkpoints(self, now=now, limit=limit, dry_run=dry_run)
+        except Exception as exc:
+            self._retention.record_error(exc)
+            raise
+        if not dry_run and report["cutoff"] is not None:
+            self._retention.record(report)
+        return report
 
     def start_ttl_sweeper(self) -> Any:
         """Start the background retention sweeper (idempotent; stopped by `close`).
@@ -369,6 +380,7 @@ class HybridSaver(BaseHybridSaver):
             last_read_tier=self._last_read_tier,
             write_through_degraded=self._degraded,
             dead_letters=rep["dead_letters"],
+            retention=self._retention.status(self.ttl, running=self._ttl_sweeper.running),
         )
 
     # -- reads -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
@@ -33,6 +34,9 @@ __all__ = [
     "TTL_STRATEGIES",
     "CheckpointTTLConfig",
     "RetentionReport",
+    "RetentionStatus",
+    "RetentionTracker",
+    "record_sweep",
     "sweep_checkpoints",
     "sweep_postgres_saver",
     "ttl_from_env",
@@ -76,6 +80,85 @@ class RetentionReport(TypedDict):
     """Expired threads left whole: always 0 now that DeltaChannel threads are pruned down to
     what reconstruction reads (kept so reports keep their shape)."""
     postgres_error: str | None
+
+
+class RetentionStatus(TypedDict):
+    """The retention policy and what its sweeps did, for ``status()`` (never a secret)."""
+
+    strategy: str | None
+    """None: no policy (no ``default_ttl``)."""
+    default_ttl: float | None
+    sweep_interval_minutes: float | None
+    sweep_limit: int | None
+    sweeper_running: bool
+    sweeps: int
+    """Sweeps run since start (dry runs not counted)."""
+    last_sweep_at: float | None
+    """When the last sweep finished (seconds since the epoch)."""
+    last_threads: int
+    """Threads swept (deleted or pruned) by the last sweep."""
+    threads_swept: int
+    """Threads swept since start."""
+    delta_threads: int
+    """Of those, DeltaChannel threads pruned back to their snapshot (``keep_latest``)."""
+    skipped: int
+    """Expired threads left whole since start (0 since DeltaChannel threads are pruned)."""
+    last_error: str | None
+    """The exception type of the last failed sweep, cleared by the next good one."""
+
+
+class RetentionTracker:
+    """Counts what the sweeps of one saver did, for its ``status()``.
+
+    >>> t = RetentionTracker()
+    >>> t.record(_empty_report("delete") | {"threads": 2})
+    >>> s = t.status({"strategy": "delete", "default_ttl": 5.0}, running=False)
+    >>> s["sweeps"], s["threads_swept"], s["strategy"]
+    (1, 2, 'delete')
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sweeps = 0
+        self._last_at: float | None = None
+        self._last_threads = 0
+        self._threads = 0
+        self._delta = 0
+        self._skipped = 0
+        self._error: str | None = None
+
+    def record(self, report: RetentionReport) -> None:
+        with self._lock:
+            self._sweeps += 1
+            self._last_at = time.time()
+            self._last_threads = report["threads"]
+            self._threads += report["threads"]
+            self._delta += report["delta_threads"]
+            self._skipped += report["skipped_delta"]
+            self._error = report["postgres_error"]
+
+    def record_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._error = type(exc).__name__
+
+    def status(self, ttl: CheckpointTTLConfig | None, *, running: bool) -> RetentionStatus:
+        policy = ttl or {}
+        on = bool(policy.get("default_ttl"))
+        with self._lock:
+            return RetentionStatus(
+                strategy=str(policy.get("strategy", "delete")) if on else None,
+                default_ttl=policy.get("default_ttl"),
+                sweep_interval_minutes=policy.get("sweep_interval_minutes"),
+                sweep_limit=policy.get("sweep_limit"),
+                sweeper_running=running,
+                sweeps=self._sweeps,
+                last_sweep_at=self._last_at,
+                last_threads=self._last_threads,
+                threads_swept=self._threads,
+                delta_threads=self._delta,
+                skipped=self._skipped,
+                last_error=self._error,
+            )
 
 
 def _positive(name: str, value: Any, *, integer: bool = False) -> None:
@@ -167,6 +250,39 @@ LIMIT %s
 """
 
 
+# The totals every sweep adds to, whichever process ran it (one row: both savers sweep the same
+# tables), so `lghm status` can say when the tables were last swept.
+SWEEPS_ROW = "checkpoints"
+PG_RECORD_SWEEP = """
+INSERT INTO lghm_checkpoint_sweeps AS s
+    (name, strategy, last_sweep_at, last_threads, sweeps, threads_swept, delta_threads, skipped)
+VALUES (%(name)s, %(strategy)s, now(), %(threads)s, 1, %(threads)s, %(delta)s, %(skipped)s)
+ON CONFLICT (name) DO UPDATE SET
+    strategy = EXCLUDED.strategy, last_sweep_at = now(), last_threads = EXCLUDED.last_threads,
+    sweeps = s.sweeps + 1, threads_swept = s.threads_swept + EXCLUDED.threads_swept,
+    delta_threads = s.delta_threads + EXCLUDED.delta_threads, skipped = s.skipped + EXCLUDED.skipped
+"""
+PG_SELECT_SWEEPS = """
+SELECT strategy, extract(epoch FROM last_sweep_at)::float8 AS last_sweep_at, last_threads,
+       sweeps, threads_swept, delta_threads, skipped
+FROM lghm_checkpoint_sweeps WHERE name = %s
+"""
+
+
+def record_sweep(conn: Any, report: RetentionReport) -> None:
+    """Add one sweep's counts to ``lghm_checkpoint_sweeps`` (`conn`: autocommit psycopg)."""
+    conn.execute(
+        PG_RECORD_SWEEP,
+        {
+            "name": SWEEPS_ROW,
+            "strategy": report["strategy"],
+            "threads": report["threads"],
+            "delta": report["delta_threads"],
+            "skipped": report["skipped_delta"],
+        },
+    )
+
+
 def _empty_report(strategy: str) -> RetentionReport:
     """A sweep's report before it has swept anything (also what a sweep without a TTL returns)."""
     return RetentionReport(
@@ -247,6 +363,18 @@ def sweep_checkpoints(
                 report["delta_threads"] += 1
             report["threads"] += 1
             report[f"{tier}_threads"] += 1  # type: ignore[literal-required]
+    if (
+        not dry_run
+        and report["postgres_error"] is None
+        and not saver.replicator.looks_unreachable()
+    ):
+        try:
+            with saver.replicator.connection() as pg:
+                saver._prepare_remote(pg)
+                record_sweep(pg, report)
+        except psycopg.Error as exc:  # the sweep stands; only its record in PostgreSQL waits
+            report["postgres_error"] = f"{type(exc).__name__}"
+            saver.replicator.note_reachability(False, exc)
     if report["threads"] and not dry_run:
         logger.info(
             "checkpoint_retention_swept",
@@ -366,4 +494,6 @@ def sweep_postgres_saver(
             report["delta_threads"] += 1
         report["threads"] += 1
         report["postgres_threads"] += 1
+    if not dry_run:
+        record_sweep(conn, report)
     return report

@@ -24,7 +24,7 @@ import fnmatch
 import json
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -42,6 +42,9 @@ from langgraph.checkpoint.postgres.base import MIGRATIONS as POSTGRES_SAVER_MIGR
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
 from langgraph_hybrid_memory._migrations import Migration
+
+if TYPE_CHECKING:  # _retention imports this module
+    from langgraph_hybrid_memory.checkpoint._retention import RetentionStatus
 
 __all__ = [
     "CHECKPOINT_KINDS",
@@ -100,6 +103,8 @@ class HybridSaverStatus(TypedDict):
     write_through_degraded: bool
     """``write_through`` only: the last put could not reach PostgreSQL and waits in the outbox."""
     dead_letters: int
+    retention: RetentionStatus
+    """The ``ttl`` policy, its sweeper, and what the sweeps did (`sweep_checkpoints`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,6 +507,20 @@ HYBRID_MIGRATIONS: list[Migration] = [
         )""",
         description="keep_latest marks: the newest checkpoint id a thread was pruned at, so a "
         "sweep does not pick it again until it has a newer checkpoint",
+    ),
+    Migration(
+        sql="""CREATE TABLE IF NOT EXISTS lghm_checkpoint_sweeps (
+            name TEXT PRIMARY KEY,
+            strategy TEXT NOT NULL,
+            last_sweep_at TIMESTAMPTZ NOT NULL,
+            last_threads INTEGER NOT NULL,
+            sweeps BIGINT NOT NULL,
+            threads_swept BIGINT NOT NULL,
+            delta_threads BIGINT NOT NULL,
+            skipped BIGINT NOT NULL
+        )""",
+        description="retention: one row of totals, updated by every sweep (any process), for "
+        "lghm status",
     ),
 ]
 

@@ -537,3 +537,85 @@ def test_postgres_memory_type_keeps_delta_channel_chain(tmp_path: Path, pg_url: 
             assert sweep_postgres_saver(conn, ttl, now=time.time() + 3600)["threads"] == 0
         graph.invoke({"log": ["in"]}, config)
         assert graph.get_state(config).values["log"] == [*values["log"], "in", "s11"]
+
+
+def _old_postgres_checkpoints(saver: Any, thread_id: str, n: int) -> None:
+    config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    for i in range(n):
+        cp = empty_checkpoint()
+        cp["ts"] = (OLD + dt.timedelta(seconds=i)).isoformat()
+        cp["channel_values"] = {"items": [i]}
+        cp["channel_versions"] = {"items": str(i + 1)}
+        config = saver.put(config, cp, {"step": i}, {"items": str(i + 1)})
+
+
+def test_postgres_memory_type_runs_a_background_sweeper(tmp_path: Path, pg_url: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    cfg = MemoryConfig(
+        memory_type="postgres",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"default_ttl": 30, "sweep_interval_minutes": 0.002},  # every 0.12 s
+    )
+    with open_memory(cfg) as memory:
+        retention = memory.retention
+        assert retention is not None
+        _old_postgres_checkpoints(memory.checkpointer, "bgpg", 2)
+        deadline = time.monotonic() + 20
+        while _pg_count(pg_url, "checkpoints", "bgpg") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _pg_count(pg_url, "checkpoints", "bgpg") == 0
+        status = memory.status()["retention"]
+        assert status["strategy"] == "delete" and status["sweeper_running"] is True
+        assert status["threads_swept"] == 1 and status["sweeps"] >= 1
+        assert status["last_sweep_at"] is not None and status["last_error"] is None
+        # memory.sweep() goes through the same policy (and its counts).
+        _old_postgres_checkpoints(memory.checkpointer, "again", 1)
+        assert memory.sweep()["checkpoints"]["threads"] in (0, 1)  # the sweeper may be first
+        assert _pg_count(pg_url, "checkpoints", "again") == 0
+    assert memory.retention is not None and not memory.retention.status()["sweeper_running"]
+
+
+def test_postgres_memory_type_without_ttl_has_no_sweeper(tmp_path: Path, pg_url: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    cfg = MemoryConfig(
+        memory_type="postgres", database_url=pg_url, embeddings="none", data_dir=tmp_path
+    )
+    with open_memory(cfg) as memory:
+        assert memory.retention is None and memory.status()["retention"] is None
+
+
+def test_status_reports_the_policy_and_the_sweeps(tmp_path: Path, pg_url: str) -> None:
+    import json
+
+    from tests.cli.test_admin_cli import env_for, invoke
+
+    ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+    with HybridSaver.from_conn_string(tmp_path / "memory.sqlite", pg_url, ttl=ttl) as saver:
+        saver.setup()
+        before = saver.status()["retention"]
+        assert before["strategy"] == "keep_latest" and before["sweeps"] == 0
+        assert before["last_sweep_at"] is None and before["sweeper_running"] is False
+        _put_chain(saver, "st", 3, ts=OLD)
+        saver.sweep_checkpoints(dry_run=True)  # dry runs are not counted
+        saver.sweep_checkpoints()
+        saver.sweep_checkpoints()
+        after = saver.status()["retention"]
+        assert after["sweeps"] == 2 and after["threads_swept"] == 1
+        assert after["last_threads"] == 0 and after["last_sweep_at"] is not None
+    env = {
+        **env_for(pg_url, tmp_path),
+        "MEMORY_CHECKPOINT_TTL_MINUTES": "30",
+        "MEMORY_CHECKPOINT_TTL_STRATEGY": "keep_latest",
+    }
+    result = invoke(["status", "--json"], env)  # exit 1: the store is not set up here
+    retention = json.loads(result.stdout)["retention"]
+    assert retention["policy"]["strategy"] == "keep_latest"
+    last = retention["last_sweep"]
+    assert last["sweeps"] == 2 and last["threads_swept"] == 1 and last["last_threads"] == 0
+    table = invoke(["status"], env)
+    assert "checkpoint retention" in table.stdout and "last checkpoint sweep" in table.stdout
+    assert "keep_latest after 30 min" in table.stdout
