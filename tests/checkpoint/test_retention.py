@@ -7,7 +7,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import psycopg
 import pytest
@@ -619,3 +619,34 @@ def test_status_reports_the_policy_and_the_sweeps(tmp_path: Path, pg_url: str) -
     table = invoke(["status"], env)
     assert "checkpoint retention" in table.stdout and "last checkpoint sweep" in table.stdout
     assert "keep_latest after 30 min" in table.stdout
+
+
+def test_forget_user_removes_the_retention_marks_of_their_threads(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    cfg = MemoryConfig(
+        memory_type="hybrid",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"strategy": "keep_latest", "default_ttl": 30},
+    )
+    with open_memory(cfg) as memory:
+        saver = memory.checkpointer
+        assert isinstance(saver, HybridSaver)
+        config: Any = {"configurable": {"thread_id": "john-thread", "checkpoint_ns": ""}}
+        for i in range(3):
+            cp = empty_checkpoint()
+            cp["ts"] = (OLD + dt.timedelta(seconds=i)).isoformat()
+            config = saver.put(config, cp, cast(Any, {"step": i, "user_id": "john"}), {})
+        assert saver.sweep_checkpoints()["threads"] == 1
+        saver.flush(timeout=30)
+        assert _pg_count(pg_url, "lghm_checkpoint_retention", "john-thread") == 1
+        assert memory.forget_user("john")["threads"] == ["john-thread"]
+        saver.flush(timeout=30)
+        assert _pg_count(pg_url, "lghm_checkpoint_retention", "john-thread") == 0
+        with saver.db.read() as conn:
+            rows = conn.execute("SELECT thread_id FROM lghm_checkpoint_retention").fetchall()
+        assert rows == []
