@@ -650,3 +650,30 @@ def test_forget_user_removes_the_retention_marks_of_their_threads(
         with saver.db.read() as conn:
             rows = conn.execute("SELECT thread_id FROM lghm_checkpoint_retention").fetchall()
         assert rows == []
+
+
+def test_async_postgres_memory_type_sweeper_stops_with_the_memory(
+    tmp_path: Path, pg_url: str
+) -> None:
+    import asyncio
+
+    from langgraph_hybrid_memory import MemoryConfig, aopen_memory
+
+    cfg = MemoryConfig(
+        memory_type="postgres",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"default_ttl": 30, "sweep_interval_minutes": 0.002},
+    )
+
+    async def main() -> Any:
+        async with aopen_memory(cfg) as memory:
+            assert memory.retention is not None
+            assert memory.status()["retention"]["sweeper_running"] is True
+            report = await asyncio.to_thread(memory.retention.sweep_checkpoints)
+            assert report["threads"] == 0 and report["cutoff"] is not None
+            return memory.retention
+
+    retention = asyncio.run(main())
+    assert retention.status()["sweeper_running"] is False
