@@ -14,8 +14,8 @@ from langgraph_hybrid_memory.checkpoint._retention import PG_SELECT_SWEEPS, SWEE
 
 __all__ = ["retention_health"]
 
-# Memory types whose checkpoints a policy applies to (sqlite and memory have none).
-SWEPT_TYPES = ("hybrid", "postgres")
+# Memory types whose checkpoints a policy applies to (process memory has none).
+SWEPT_TYPES = ("hybrid", "postgres", "sqlite")
 
 
 def retention_health(ctx: AdminContext, conn: Connection[DictRow] | None) -> dict[str, Any]:

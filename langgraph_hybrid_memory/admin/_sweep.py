@@ -87,7 +87,8 @@ def sweep_checkpoints(
 
     ``hybrid``: `HybridSaver.sweep_checkpoints` on the local file and PostgreSQL (deletes go
     through the outbox, drained before returning, with tombstones). ``postgres``: langgraph's
-    `PostgresSaver` tables (`sweep_postgres_saver`). Other types have no policy here.
+    `PostgresSaver` tables (`sweep_postgres_saver`); ``sqlite``: `SqliteSaver`'s tables in the
+    local file (`sweep_sqlite_saver`). ``memory`` has no policy.
     A running `checkpointer` (e.g. `Memory.sweep`'s) is used as it is, with its own policy:
     a second saver on the same file would run a second flusher on one outbox.
     """
@@ -110,6 +111,19 @@ def sweep_checkpoints(
             if not pg_present(conn, "public.checkpoints"):
                 return None
             return sweep_postgres_saver(conn, cast(Any, ttl), dry_run=dry_run)
+    if ctx.cfg.memory_type == "sqlite":
+        from langgraph_hybrid_memory.checkpoint._sqlite_retention import sweep_sqlite_saver
+
+        db = LocalDB.open(ctx.sqlite_path) if ctx.sqlite_path.exists() else None
+        if db is None:
+            return None
+        try:
+            with db.read() as conn:
+                if not table_exists(conn, "checkpoints"):
+                    return None
+        finally:
+            db.close()
+        return sweep_sqlite_saver(ctx.sqlite_path, cast(Any, ttl), dry_run=dry_run)
     return None
 
 

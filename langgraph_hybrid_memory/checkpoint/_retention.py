@@ -36,6 +36,7 @@ __all__ = [
     "RetentionReport",
     "RetentionStatus",
     "RetentionTracker",
+    "empty_report",
     "record_sweep",
     "sweep_checkpoints",
     "sweep_postgres_saver",
@@ -111,7 +112,7 @@ class RetentionTracker:
     """Counts what the sweeps of one saver did, for its ``status()``.
 
     >>> t = RetentionTracker()
-    >>> t.record(_empty_report("delete") | {"threads": 2})
+    >>> t.record(empty_report("delete") | {"threads": 2})
     >>> s = t.status({"strategy": "delete", "default_ttl": 5.0}, running=False)
     >>> s["sweeps"], s["threads_swept"], s["strategy"]
     (1, 2, 'delete')
@@ -283,7 +284,7 @@ def record_sweep(conn: Any, report: RetentionReport) -> None:
     )
 
 
-def _empty_report(strategy: str) -> RetentionReport:
+def empty_report(strategy: str) -> RetentionReport:
     """A sweep's report before it has swept anything (also what a sweep without a TTL returns)."""
     return RetentionReport(
         strategy=strategy,
@@ -316,7 +317,7 @@ def sweep_checkpoints(
     """
     ttl = saver.ttl or {}
     strategy = str(ttl.get("strategy", "delete"))
-    report = _empty_report(strategy)
+    report = empty_report(strategy)
     minutes = ttl.get("default_ttl")
     if not minutes:
         return report
@@ -467,7 +468,7 @@ def sweep_postgres_saver(
     run_migrations(conn, b.HYBRID_MIGRATIONS, schema="public", table=b.HYBRID_MIGRATIONS_TABLE)
     policy = validate_ttl(ttl) or {}
     strategy = str(policy.get("strategy", "delete"))
-    report = _empty_report(strategy)
+    report = empty_report(strategy)
     minutes = policy.get("default_ttl")
     if not minutes:
         return report

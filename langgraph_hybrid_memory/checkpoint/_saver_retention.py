@@ -1,12 +1,15 @@
-"""The checkpoint ``ttl`` policy for the factory's langgraph savers (``MEMORY_TYPE=postgres``):
-one sweep on demand, a background `SweeperThread`, and what the sweeps did for ``status()``.
+"""The checkpoint ``ttl`` policy beside the factory's langgraph savers (``MEMORY_TYPE=postgres``
+and ``sqlite``): one sweep on demand, a background `SweeperThread`, and what the sweeps did for
+``status()``.
 
-`HybridSaver` runs its own policy; this is the same policy, the same sweeper and the same status
-beside a plain `PostgresSaver` / `AsyncPostgresSaver`, which have no retention of their own.
+`HybridSaver` runs its own policy; this is the same policy, sweeper and status beside a plain
+`PostgresSaver`/`AsyncPostgresSaver` or `SqliteSaver`/`AsyncSqliteSaver`, which have none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from langgraph_hybrid_memory._pg import get_connection
@@ -19,26 +22,23 @@ from langgraph_hybrid_memory.checkpoint._retention import (
     sweep_postgres_saver,
     validate_ttl,
 )
+from langgraph_hybrid_memory.checkpoint._sqlite_retention import sweep_sqlite_saver
 from langgraph_hybrid_memory.errors import ConfigError
 
-__all__ = ["PostgresSaverRetention"]
+__all__ = ["PostgresSaverRetention", "SaverRetention", "SqliteSaverRetention"]
+
+SweepOnce = Callable[[Any, "float | None", bool], RetentionReport]
+"""(policy, now, dry_run) -> what one sweep did."""
 
 
-class PostgresSaverRetention:
-    """Sweeps langgraph's `PostgresSaver` tables at `conninfo` by `ttl` (`sweep_postgres_saver`).
+class SaverRetention:
+    """Runs `sweep_once(policy, now, dry_run)` by `ttl`: on demand, and every
+    ``sweep_interval_minutes`` in a `SweeperThread` (started at once when set; `close` stops
+    it), counting what the sweeps did for `status`."""
 
-    Each sweep opens one short connection of its own: the sweeper is a thread, and the saver's
-    pool may be an asyncio one. With ``default_ttl`` and ``sweep_interval_minutes`` set, the
-    background sweeper starts at once; `close` stops it.
-
-    Args:
-        conninfo: the database of the checkpoint tables.
-        ttl: the policy (`CheckpointTTLConfig`); None keeps everything.
-    """
-
-    def __init__(self, conninfo: str, ttl: CheckpointTTLConfig | None) -> None:
+    def __init__(self, sweep_once: SweepOnce, ttl: CheckpointTTLConfig | None) -> None:
         self.ttl = validate_ttl(ttl)
-        self._conninfo = conninfo
+        self._sweep_once = sweep_once
         self._tracker = RetentionTracker()
         self._sweeper = SweeperThread(
             lambda: self.sweep_checkpoints()["threads"],
@@ -49,19 +49,18 @@ class PostgresSaverRetention:
         if policy.get("default_ttl") and policy.get("sweep_interval_minutes"):
             self.start_ttl_sweeper()
 
-    def __repr__(self) -> str:  # the conninfo may hold a password
-        return f"PostgresSaverRetention(ttl={self.ttl!r})"
+    def __repr__(self) -> str:  # what it sweeps may name a password: not shown
+        return f"{type(self).__name__}(ttl={self.ttl!r})"
 
     def sweep_checkpoints(
         self, *, now: float | None = None, limit: int | None = None, dry_run: bool = False
     ) -> RetentionReport:
-        """Apply the policy once (as `HybridSaver.sweep_checkpoints`, on PostgreSQL only)."""
+        """Apply the policy once (as `HybridSaver.sweep_checkpoints`, on this saver's tables)."""
         policy: Any = dict(self.ttl or {})
         if limit is not None:
             policy["sweep_limit"] = limit
         try:
-            with get_connection(self._conninfo) as conn:
-                report = sweep_postgres_saver(conn, policy, now=now, dry_run=dry_run)
+            report = self._sweep_once(policy, now, dry_run)
         except Exception as exc:
             self._tracker.record_error(exc)
             raise
@@ -90,3 +89,31 @@ class PostgresSaverRetention:
 
     def status(self) -> RetentionStatus:
         return self._tracker.status(self.ttl, running=self._sweeper.running)
+
+
+class PostgresSaverRetention(SaverRetention):
+    """The policy on langgraph's `PostgresSaver` tables at `conninfo` (`sweep_postgres_saver`).
+
+    Each sweep opens one short connection of its own: the sweeper is a thread, and the saver's
+    pool may be an asyncio one.
+    """
+
+    def __init__(self, conninfo: str, ttl: CheckpointTTLConfig | None) -> None:
+        def once(policy: Any, now: float | None, dry_run: bool) -> RetentionReport:
+            with get_connection(conninfo) as conn:
+                return sweep_postgres_saver(conn, policy, now=now, dry_run=dry_run)
+
+        super().__init__(once, ttl)
+
+
+class SqliteSaverRetention(SaverRetention):
+    """The policy on langgraph's `SqliteSaver` tables in the file at `path`
+    (`sweep_sqlite_saver`, one short connection of its own per sweep)."""
+
+    def __init__(
+        self, path: str | Path, ttl: CheckpointTTLConfig | None, *, serde: Any = None
+    ) -> None:
+        def once(policy: Any, now: float | None, dry_run: bool) -> RetentionReport:
+            return sweep_sqlite_saver(path, policy, now=now, dry_run=dry_run, serde=serde)
+
+        super().__init__(once, ttl)

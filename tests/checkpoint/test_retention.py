@@ -677,3 +677,73 @@ def test_async_postgres_memory_type_sweeper_stops_with_the_memory(
 
     retention = asyncio.run(main())
     assert retention.status()["sweeper_running"] is False
+
+
+def _sqlite_cfg(tmp_path: Path, ttl: Any) -> Any:
+    from langgraph_hybrid_memory import MemoryConfig
+
+    return MemoryConfig(
+        memory_type="sqlite", embeddings="none", data_dir=tmp_path, checkpoint_ttl=ttl
+    )
+
+
+def _sqlite_ids(memory: Any, thread_id: str) -> list[str]:
+    config: Any = {"configurable": {"thread_id": thread_id}}
+    return sorted(
+        t.config["configurable"]["checkpoint_id"] for t in memory.checkpointer.list(config)
+    )
+
+
+def test_sqlite_memory_type_keep_latest_keeps_delta_chain(tmp_path: Path) -> None:
+    from langgraph_hybrid_memory import open_memory
+
+    config: Any = {"configurable": {"thread_id": "sq"}}
+    with open_memory(_sqlite_cfg(tmp_path, {"strategy": "keep_latest", "default_ttl": 30})) as m:
+        assert m.retention is not None
+        graph = _delta_graph(m.checkpointer)
+        for _ in range(5):
+            graph.invoke({"log": ["in"]}, config)
+        state = graph.get_state(config)
+        chain = _replay_chain(m.checkpointer, config)
+        assert 1 < len(chain) < len(_sqlite_ids(m, "sq"))
+        assert m.retention.sweep_checkpoints(now=time.time() - 60)["threads"] == 0  # not old
+        report = m.retention.sweep_checkpoints(now=time.time() + 3600)
+        assert report["threads"] == 1 and report["delta_threads"] == 1
+        assert _sqlite_ids(m, "sq") == chain
+        after = graph.get_state(config)
+        assert after.values == state.values and after.next == state.next
+        assert m.retention.sweep_checkpoints(now=time.time() + 3600)["threads"] == 0
+        graph.invoke({"log": ["in"]}, config)
+        assert graph.get_state(config).values["log"] == [*state.values["log"], "in", "s11"]
+        assert m.status()["retention"]["threads_swept"] == 1
+
+
+def test_sqlite_memory_type_background_sweeper_deletes(tmp_path: Path) -> None:
+    from langgraph_hybrid_memory import open_memory
+
+    ttl: Any = {"default_ttl": 0.001, "sweep_interval_minutes": 0.002}  # 60 ms, every 0.12 s
+    with open_memory(_sqlite_cfg(tmp_path, ttl)) as m:
+        assert m.retention is not None and m.status()["retention"]["sweeper_running"]
+        _delta_graph(m.checkpointer).invoke({"log": ["in"]}, {"configurable": {"thread_id": "x"}})
+        deadline = time.monotonic() + 20
+        while _sqlite_ids(m, "x") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _sqlite_ids(m, "x") == []
+        assert m.sweep(dry_run=True)["checkpoints"]["threads"] == 0
+    assert not m.retention.status()["sweeper_running"]
+
+
+def test_lghm_sweep_with_sqlite_memory_type(tmp_path: Path) -> None:
+    from langgraph_hybrid_memory import open_memory
+    from langgraph_hybrid_memory.admin import AdminContext
+    from langgraph_hybrid_memory.admin._sweep import sweep_checkpoints
+
+    cfg = _sqlite_cfg(tmp_path, {"strategy": "delete", "default_ttl": 0.001})
+    with open_memory(cfg) as m:
+        _delta_graph(m.checkpointer).invoke({"log": ["in"]}, {"configurable": {"thread_id": "c"}})
+    time.sleep(0.1)  # older than the 60 ms TTL
+    with AdminContext(cfg) as ctx:
+        report = sweep_checkpoints(ctx)
+    assert report is not None and report["threads"] == 1 and report["local_threads"] == 1
+    with open_memory(cfg) as m:
+        assert _sqlite_ids(m, "c") == []
