@@ -70,6 +70,11 @@ from langgraph_hybrid_memory._progress import progress
 from langgraph_hybrid_memory._session import AsyncSessionLog, SessionLog
 from langgraph_hybrid_memory._sqlite import BUSY_TIMEOUT_MS, LocalDB
 from langgraph_hybrid_memory.checkpoint import HybridSaver
+from langgraph_hybrid_memory.checkpoint._saver_retention import (
+    PostgresSaverRetention,
+    SaverRetention,
+    SqliteSaverRetention,
+)
 from langgraph_hybrid_memory.checkpoint.aio import AsyncHybridSaver
 from langgraph_hybrid_memory.checkpoint.base import (
     POSTGRES_MIGRATIONS,
@@ -124,6 +129,10 @@ class Memory:
     """The session interaction log on this setup's tier (`SessionLog` from `open_memory`,
     `AsyncSessionLog` from `aopen_memory`): PostgreSQL in ``postgres``/``hybrid`` mode, the
     local file in ``sqlite`` mode, process memory in ``memory`` mode."""
+    retention: SaverRetention | None = None
+    """The checkpoint retention policy's sweeper beside a langgraph saver
+    (``MEMORY_TYPE=postgres`` or ``sqlite`` with ``MEMORY_CHECKPOINT_TTL_MINUTES``);
+    `HybridSaver` runs its own."""
 
     def status(self) -> dict[str, Any]:
         """What is running, for logs and the CLI. Never contains a secret."""
@@ -147,6 +156,9 @@ class Memory:
             }
         if self._extra_status is not None:
             out.update(self._extra_status())
+        if self.retention is not None:
+            out["retention"] = self.retention.status()
+        out.setdefault("retention", None)  # hybrid: its saver's (see _hybrid_status)
         return out
 
     # -- operations (`langgraph_hybrid_memory.admin`) on this memory -------------------------
@@ -211,7 +223,7 @@ class Memory:
         from langgraph_hybrid_memory.admin._sweep import sweep
 
         saver = self.checkpointer if isinstance(self.checkpointer, HybridSaver) else None
-        return sweep(self.admin(), dry_run=dry_run, checkpointer=saver)
+        return sweep(self.admin(), dry_run=dry_run, checkpointer=saver or self.retention)
 
     def _keyword(self) -> bool:
         return isinstance(self.store, LocalStore) and self.store.search_mode == "keyword"
@@ -389,7 +401,25 @@ def _open_postgres(cfg: MemoryConfig, inner: Embeddings | None, stack: ExitStack
         )
     memory = Memory(cfg, PostgresSaver(pool), store, cached, _pg_status(cfg, url), _pg_url=url)
     memory.sessions = _sessions(cfg, SessionLog.postgres(pool, **_session_kw(cfg)))
+    memory.retention = _saver_retention(cfg, url, stack)
     return memory
+
+
+def _saver_retention(
+    cfg: MemoryConfig, url: str | None, stack: ExitStack | AsyncExitStack
+) -> SaverRetention | None:
+    """The checkpoint policy beside langgraph's PostgresSaver (`url`) or SqliteSaver (None: the
+    local file); its background sweeper starts now when an interval is set, closed with the
+    memory."""
+    if not cfg.checkpoint_ttl:
+        return None
+    ttl = cast(Any, cfg.checkpoint_ttl)
+    retention: SaverRetention = (
+        PostgresSaverRetention(url, ttl) if url else SqliteSaverRetention(cfg.sqlite_path, ttl)
+    )
+    timeout = cfg.close_timeout
+    _defer(stack, lambda: retention.close(timeout))
+    return retention
 
 
 async def _aopen_postgres(
@@ -424,6 +454,7 @@ async def _aopen_postgres(
     log = SessionLog.postgres(session_pool, **_session_kw(cfg))
     await asyncio.to_thread(log.setup)
     memory.sessions = AsyncSessionLog(log)
+    memory.retention = _saver_retention(cfg, url, stack)
     return memory
 
 
@@ -532,6 +563,7 @@ def _hybrid_status(
             ),
             "checkpointer_status": saver_status,
             "store_status": store_status,
+            "retention": saver_status["retention"],
         }
 
     return status
@@ -600,6 +632,7 @@ def open_memory(
         saver.setup()
         memory = Memory(cfg, saver, store, cached, _local_status(cfg, store))
         memory.sessions = _sessions(cfg, SessionLog.sqlite(db, **_session_kw(cfg)))
+        memory.retention = _saver_retention(cfg, None, stack)
         yield memory
 
 
@@ -646,5 +679,6 @@ async def aopen_memory(
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
         memory = Memory(cfg, saver, store, cached, _local_status(cfg, store))
+        memory.retention = _saver_retention(cfg, None, stack)
         memory.sessions = AsyncSessionLog(_sessions(cfg, SessionLog.sqlite(db, **_session_kw(cfg))))
         yield memory

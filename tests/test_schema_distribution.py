@@ -27,6 +27,7 @@ EXCEPTIONS: dict[str, str] = {
     "store_settings": "reference table: a handful of rows the store reads at setup (dims, model)",
     "embedding_cache": "reference table keyed by (model, text_hash); no user in its key",
     "session_log": "distributed by session_id (a session is its own scope), which leads its key",
+    "lghm_checkpoint_sweeps": "reference table: one row of retention sweep totals, no thread",
 }
 
 # Each part's migration-version table: a few rows, coordinator-local.

@@ -44,6 +44,8 @@ LOCAL_DELETE_FTS = (
 )
 LOCAL_DELETE_ITEMS = "DELETE FROM lghm_store WHERE " + _LOCAL_NS
 LOCAL_THREAD_TABLES = ("lghm_checkpoints", "lghm_checkpoint_blobs", "lghm_checkpoint_writes")
+# keep_latest marks (thread id, checkpoint id): not counted in the report, deleted with the thread.
+LOCAL_RETENTION_MARKS = "lghm_checkpoint_retention"
 SQLITE_SAVER_TABLES = ("checkpoints", "writes")
 LOCAL_COUNT_THREAD_ROWS = (
     "SELECT count(*) FROM {table} WHERE thread_id IN (SELECT value FROM json_each(?))"
@@ -180,6 +182,8 @@ def local_apply(conn: sqlite3.Connection, plan: Plan, dry: bool) -> None:
             _thread_sql(LOCAL_DELETE_THREAD_ROWS, table),
             (param,),
         )
+    if table_exists(conn, LOCAL_RETENTION_MARKS):
+        conn.execute(_thread_sql(LOCAL_DELETE_THREAD_ROWS, LOCAL_RETENTION_MARKS), (threads,))
     for table, seqs in plan.outbox_seqs.items():
         conn.execute(_thread_sql(LOCAL_DELETE_OUTBOX, table), (json.dumps(seqs),))
     if table_exists(conn, "lghm_store"):

@@ -34,6 +34,8 @@ PG_DELETE_THREADS = (
     "DELETE FROM checkpoint_blobs WHERE thread_id = ANY(%s)",
     "DELETE FROM checkpoints WHERE thread_id = ANY(%s)",
 )
+# keep_latest marks (thread id, checkpoint id): deleted with the thread, not reported.
+PG_DELETE_RETENTION_MARKS = "DELETE FROM lghm_checkpoint_retention WHERE thread_id = ANY(%s)"
 PG_THREAD_TOMBSTONE = cp.PG_UPSERT_TOMBSTONE  # (thread, '', '', at) = the whole thread
 _USER_COND = "namespace[1] = %s AND namespace[2] = %s"
 
@@ -181,6 +183,8 @@ def pg_apply(
         if present["checkpoints"]:
             for stmt in PG_DELETE_THREADS:
                 conn.execute(stmt, (threads,))
+        if pg_present(conn, "public.lghm_checkpoint_retention"):
+            conn.execute(PG_DELETE_RETENTION_MARKS, (threads,))
         if present["tombstones"]:
             for t in threads:
                 conn.execute(PG_THREAD_TOMBSTONE, (t, "", "", now))

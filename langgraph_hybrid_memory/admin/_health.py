@@ -14,6 +14,7 @@ from langgraph_hybrid_memory.admin._context import AdminContext, safe_error, tab
 from langgraph_hybrid_memory.admin._parts import local_status, pg_parts, pg_status
 from langgraph_hybrid_memory.admin._replica_health import replica_health
 from langgraph_hybrid_memory.admin._results import StatusReport
+from langgraph_hybrid_memory.admin._retention_health import retention_health
 from langgraph_hybrid_memory.errors import MemoryNotFoundError
 from langgraph_hybrid_memory.store._schema import PGVECTOR_AVAILABLE, pgvector_missing_message
 
@@ -47,6 +48,7 @@ def status(ctx: AdminContext) -> StatusReport:
         "embeddings": ctx.model_label(),
         "problems": problems,
     }
+    report["retention"] = retention_health(ctx, None)
     if ctx.uses_postgres:
         pg: dict[str, Any] = {"url": ctx.pg_label(), "reachable": False}
         report["postgres"] = pg
@@ -54,6 +56,7 @@ def status(ctx: AdminContext) -> StatusReport:
             with ctx.pg(connect_timeout=5, create=False) as conn:
                 pg["reachable"] = True
                 pg.update(_pg_health(conn, ctx, problems))
+                report["retention"] = retention_health(ctx, conn)
         except MemoryNotFoundError as exc:  # looking never creates the embedded server
             pg["exists"] = False
             problems.append(f"no memory yet: {exc}")

@@ -58,6 +58,10 @@ class StatusReport(TypedDict, total=False):
     local: dict[str, Any]
     """``path``, ``exists``, ``migrations``, ``outbox_depth``, ``outbox_oldest_age_seconds``,
     ``dead_letters``."""
+    retention: dict[str, Any]
+    """Checkpoint retention: ``policy`` (the ``MEMORY_CHECKPOINT_TTL_*`` settings, None when
+    off) and ``last_sweep`` (``strategy``, ``last_sweep_at``, ``last_threads``, ``sweeps``,
+    ``threads_swept``, ``delta_threads``, ``skipped`` over every process; None before any)."""
     problems: list[str]
     """Each problem found, with how to fix it."""
     healthy: bool
@@ -123,7 +127,7 @@ class SweepReport(TypedDict, total=False):
     local: dict[str, int]
     checkpoints: dict[str, int]
     """Checkpoint retention (``MEMORY_CHECKPOINT_TTL_*``): ``threads`` swept (or, dry run, to
-    sweep), ``local_threads``, ``postgres_threads``, ``skipped_delta``."""
+    sweep), ``local_threads``, ``postgres_threads``, ``delta_threads``, ``skipped_delta``."""
 
 
 class ThreadInfo(TypedDict):

@@ -4,7 +4,7 @@ retention policy (``MEMORY_CHECKPOINT_TTL_*``)."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.admin._context import AdminContext, table_exists
@@ -13,8 +13,17 @@ from langgraph_hybrid_memory.admin._results import SweepReport
 from langgraph_hybrid_memory.errors import ConfigError
 
 if TYPE_CHECKING:
-    from langgraph_hybrid_memory.checkpoint import HybridSaver
     from langgraph_hybrid_memory.checkpoint._retention import RetentionReport
+
+
+class Sweeps(Protocol):
+    """A running checkpoint policy: `HybridSaver`, or `PostgresSaverRetention` beside a
+    langgraph saver."""
+
+    ttl: Any
+
+    def sweep_checkpoints(self, *, dry_run: bool = False) -> RetentionReport: ...
+
 
 __all__ = ["sweep", "sweep_checkpoints"]
 
@@ -31,7 +40,7 @@ def sweep(
     *,
     batch_size: int = 1000,
     dry_run: bool = False,
-    checkpointer: HybridSaver | None = None,
+    checkpointer: Sweeps | None = None,
 ) -> SweepReport:
     """Delete (or with `dry_run`, count) the expired store items of both tiers, and apply the
     checkpoint retention policy (`sweep_checkpoints`; `checkpointer`: a running saver to use).
@@ -65,19 +74,21 @@ def sweep(
             "threads": checkpoints["threads"],
             "local_threads": checkpoints["local_threads"],
             "postgres_threads": checkpoints["postgres_threads"],
+            "delta_threads": checkpoints["delta_threads"],
             "skipped_delta": checkpoints["skipped_delta"],
         }
     return report
 
 
 def sweep_checkpoints(
-    ctx: AdminContext, *, dry_run: bool = False, checkpointer: HybridSaver | None = None
+    ctx: AdminContext, *, dry_run: bool = False, checkpointer: Sweeps | None = None
 ) -> RetentionReport | None:
     """Apply ``MemoryConfig.checkpoint_ttl`` once (None when no policy is configured).
 
     ``hybrid``: `HybridSaver.sweep_checkpoints` on the local file and PostgreSQL (deletes go
     through the outbox, drained before returning, with tombstones). ``postgres``: langgraph's
-    `PostgresSaver` tables (`sweep_postgres_saver`). Other types have no policy here.
+    `PostgresSaver` tables (`sweep_postgres_saver`); ``sqlite``: `SqliteSaver`'s tables in the
+    local file (`sweep_sqlite_saver`). ``memory`` has no policy.
     A running `checkpointer` (e.g. `Memory.sweep`'s) is used as it is, with its own policy:
     a second saver on the same file would run a second flusher on one outbox.
     """
@@ -100,6 +111,19 @@ def sweep_checkpoints(
             if not pg_present(conn, "public.checkpoints"):
                 return None
             return sweep_postgres_saver(conn, cast(Any, ttl), dry_run=dry_run)
+    if ctx.cfg.memory_type == "sqlite":
+        from langgraph_hybrid_memory.checkpoint._sqlite_retention import sweep_sqlite_saver
+
+        db = LocalDB.open(ctx.sqlite_path) if ctx.sqlite_path.exists() else None
+        if db is None:
+            return None
+        try:
+            with db.read() as conn:
+                if not table_exists(conn, "checkpoints"):
+                    return None
+        finally:
+            db.close()
+        return sweep_sqlite_saver(ctx.sqlite_path, cast(Any, ttl), dry_run=dry_run)
     return None
 
 

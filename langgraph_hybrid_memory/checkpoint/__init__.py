@@ -43,6 +43,8 @@ from langgraph_hybrid_memory.checkpoint import base as b
 from langgraph_hybrid_memory.checkpoint._retention import (
     CheckpointTTLConfig,
     RetentionReport,
+    RetentionStatus,
+    RetentionTracker,
     validate_ttl,
 )
 from langgraph_hybrid_memory.checkpoint._retention import (
@@ -64,6 +66,7 @@ __all__ = [
     "HybridSaverStatus",
     "PruneStrategy",
     "RetentionReport",
+    "RetentionStatus",
 ]
 
 logger = logging.getLogger("langgraph_hybrid_memory")
@@ -227,6 +230,7 @@ class HybridSaver(BaseHybridSaver):
             stream_key="thread_ids",
             stream_prefix=b.stream_of(""),
         )
+        self._retention = RetentionTracker()
         self._ttl_sweeper = SweeperThread(
             lambda: self.sweep_checkpoints()["threads"],
             name="lghm-checkpoint-retention",
@@ -326,7 +330,14 @@ class HybridSaver(BaseHybridSaver):
         go through the outbox and leave tombstones, as `delete_thread` and `prune`. With
         `dry_run`, only count.
         """
-        return _sweep_checkpoints(self, now=now, limit=limit, dry_run=dry_run)
+        try:
+            report = _sweep_checkpoints(self, now=now, limit=limit, dry_run=dry_run)
+        except Exception as exc:
+            self._retention.record_error(exc)
+            raise
+        if not dry_run and report["cutoff"] is not None:
+            self._retention.record(report)
+        return report
 
     def start_ttl_sweeper(self) -> Any:
         """Start the background retention sweeper (idempotent; stopped by `close`).
@@ -369,6 +380,7 @@ class HybridSaver(BaseHybridSaver):
             last_read_tier=self._last_read_tier,
             write_through_degraded=self._degraded,
             dead_letters=rep["dead_letters"],
+            retention=self._retention.status(self.ttl, running=self._ttl_sweeper.running),
         )
 
     # -- reads -------------------------------------------------------------------------------
@@ -647,13 +659,14 @@ class HybridSaver(BaseHybridSaver):
 
         ``"keep_latest"`` keeps the `keep_last` newest checkpoints of each namespace (with their
         writes and the blobs they reference) and deletes the rest; a subgraph call's namespace
-        goes with the root checkpoint it started from (as `PostgresSaver.prune`).
-        ``"delete"`` removes the threads entirely.
+        goes with the root checkpoint it started from (as `PostgresSaver.prune`). On a thread
+        that uses a DeltaChannel, each kept checkpoint also keeps its ancestors back to the last
+        snapshot its delta values are rebuilt from (with their writes), so its state reads back
+        the same. ``"delete"`` removes the threads entirely.
 
         Raises:
             TypeError: `thread_ids` is a single string.
             ValueError: unknown `strategy` or `keep_last` < 1.
-            NotImplementedError: ``"keep_latest"`` on a thread that uses a DeltaChannel.
         """
         ids = b.validate_prune_args(thread_ids, strategy, keep_last)
         if strategy == "delete":
@@ -663,10 +676,15 @@ class HybridSaver(BaseHybridSaver):
         plans: dict[str, builtins.list[tuple[str, str]]] = {}
         with self.db.read() as conn:
             for thread_id in ids:
-                heads = conn.execute(b.LOCAL_SELECT_THREAD_HEADS, (thread_id,)).fetchall()
-                plans[thread_id] = b.plan_prune(
-                    [(r[0], r[1], r[2], bool(r[3])) for r in heads], keep_last=keep_last
-                )
+                heads = [
+                    (r[0], r[1], r[2], bool(r[3]))
+                    for r in conn.execute(b.LOCAL_SELECT_THREAD_HEADS, (thread_id,)).fetchall()
+                ]
+                lineage = None
+                if any(h[3] for h in heads):
+                    rows = conn.execute(b.LOCAL_SELECT_DELTA_LINEAGE, (thread_id,)).fetchall()
+                    lineage = b.delta_lineage(rows)
+                plans[thread_id] = b.plan_prune(heads, keep_last=keep_last, lineage=lineage)
         for thread_id in ids:
             self.outbox.wait_for_room()
             doomed = plans[thread_id]
@@ -677,6 +695,7 @@ class HybridSaver(BaseHybridSaver):
                     conn.execute(b.LOCAL_DELETE_CHECKPOINTS_BY_KEYS, (keys_param,))
                     conn.execute(b.LOCAL_CLEAR_DANGLING_PARENTS, (thread_id,))
                     conn.execute(b.LOCAL_DELETE_GARBAGE_BLOBS, (thread_id,))
+                conn.execute(b.LOCAL_MARK_PRUNED, (thread_id,))
                 seq = self.outbox.append(
                     conn,
                     b.stream_of(thread_id),
@@ -958,24 +977,57 @@ def _apply_barrier(cur: Cursor[DictRow], entry: OutboxEntry, tombstone: Any) -> 
             keys.add((r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"]))
         _delete_keys(cur, cast("set[tuple[str, str, str]]", keys), tombstone, at)
     elif entry.kind == b.KIND_PRUNE:
-        t = p["t"]
-        heads = cur.execute(b.PG_SELECT_THREAD_HEADS, (t,)).fetchall()
-        # Take the thread's rows in one consistent view: a concurrent writer would only add
-        # newer checkpoints, which the plan keeps anyway.
-        plan = b.plan_prune(
-            [
-                (r["checkpoint_ns"], r["checkpoint_id"], r["parents"], bool(r["uses_delta"]))
-                for r in heads
-            ],
+        # A concurrent writer would only add newer checkpoints, which the plan keeps anyway.
+        prune_postgres_thread(
+            cur,
+            p["t"],
             keep_last=int(p["keep_last"]),
+            also=[(ns, cid) for ns, cid in p["keys"]],
+            tombstone=tombstone,
+            at=at,
         )
-        keys = {(t, ns, cid) for ns, cid in plan} | {(t, ns, cid) for ns, cid in p["keys"]}
-        _delete_keys(cur, keys, tombstone, at)
     elif entry.kind == b.KIND_COPY_THREAD:
         for stmt in b.PG_COPY_THREAD:
             cur.execute(stmt, {"source": p["source"], "target": p["target"]})
     else:  # pragma: no cover - registration routes only our kinds here
         raise ValueError(f"unknown checkpoint outbox kind {entry.kind!r}")
+
+
+def prune_postgres_thread(
+    cur: Cursor[DictRow],
+    thread_id: str,
+    *,
+    keep_last: int,
+    also: Sequence[tuple[str, str]] = (),
+    tombstone: Any = None,
+    at: float = 0.0,
+) -> int:
+    """keep_latest on one thread of PostgreSQL's tables (`plan_prune`, DeltaChannel-aware),
+    plus the `also` keys the local tier deleted; tombstones each deleted checkpoint when
+    `tombstone` is given, and marks the thread pruned. Returns how many checkpoints went."""
+    heads = [
+        (r["checkpoint_ns"], r["checkpoint_id"], r["parents"], bool(r["uses_delta"]))
+        for r in cur.execute(b.PG_SELECT_THREAD_HEADS, (thread_id,)).fetchall()
+    ]
+    lineage = None
+    if any(h[3] for h in heads):
+        rows = cur.execute(b.PG_SELECT_DELTA_LINEAGE, (thread_id,)).fetchall()
+        lineage = b.delta_lineage(
+            (
+                r["checkpoint_ns"],
+                r["checkpoint_id"],
+                r["parent_checkpoint_id"],
+                r["counters"],
+                r["versioned"],
+                r["stored"],
+            )
+            for r in rows
+        )
+    plan = b.plan_prune(heads, keep_last=keep_last, lineage=lineage)
+    keys = {(thread_id, ns, cid) for ns, cid in plan} | {(thread_id, ns, cid) for ns, cid in also}
+    _delete_keys(cur, keys, tombstone or (lambda *_: None), at)
+    cur.execute(b.PG_MARK_PRUNED, (thread_id,))
+    return len(plan)
 
 
 def _delete_keys(

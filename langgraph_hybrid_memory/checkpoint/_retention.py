@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
@@ -33,6 +34,10 @@ __all__ = [
     "TTL_STRATEGIES",
     "CheckpointTTLConfig",
     "RetentionReport",
+    "RetentionStatus",
+    "RetentionTracker",
+    "empty_report",
+    "record_sweep",
     "sweep_checkpoints",
     "sweep_postgres_saver",
     "ttl_from_env",
@@ -69,10 +74,92 @@ class RetentionReport(TypedDict):
     local_threads: int
     postgres_threads: int
     """Threads found only in PostgreSQL (not in this machine's file) that were swept."""
+    delta_threads: int
+    """``keep_latest`` only: swept threads that use a DeltaChannel (each kept checkpoint kept
+    its ancestors back to the snapshot its delta values are rebuilt from)."""
     skipped_delta: int
-    """``keep_latest`` only: expired threads using a DeltaChannel, left whole (their latest
-    values are rebuilt from older checkpoints)."""
+    """Expired threads left whole: always 0 now that DeltaChannel threads are pruned down to
+    what reconstruction reads (kept so reports keep their shape)."""
     postgres_error: str | None
+
+
+class RetentionStatus(TypedDict):
+    """The retention policy and what its sweeps did, for ``status()`` (never a secret)."""
+
+    strategy: str | None
+    """None: no policy (no ``default_ttl``)."""
+    default_ttl: float | None
+    sweep_interval_minutes: float | None
+    sweep_limit: int | None
+    sweeper_running: bool
+    sweeps: int
+    """Sweeps run since start (dry runs not counted)."""
+    last_sweep_at: float | None
+    """When the last sweep finished (seconds since the epoch)."""
+    last_threads: int
+    """Threads swept (deleted or pruned) by the last sweep."""
+    threads_swept: int
+    """Threads swept since start."""
+    delta_threads: int
+    """Of those, DeltaChannel threads pruned back to their snapshot (``keep_latest``)."""
+    skipped: int
+    """Expired threads left whole since start (0 since DeltaChannel threads are pruned)."""
+    last_error: str | None
+    """The exception type of the last failed sweep, cleared by the next good one."""
+
+
+class RetentionTracker:
+    """Counts what the sweeps of one saver did, for its ``status()``.
+
+    >>> t = RetentionTracker()
+    >>> t.record(empty_report("delete") | {"threads": 2})
+    >>> s = t.status({"strategy": "delete", "default_ttl": 5.0}, running=False)
+    >>> s["sweeps"], s["threads_swept"], s["strategy"]
+    (1, 2, 'delete')
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sweeps = 0
+        self._last_at: float | None = None
+        self._last_threads = 0
+        self._threads = 0
+        self._delta = 0
+        self._skipped = 0
+        self._error: str | None = None
+
+    def record(self, report: RetentionReport) -> None:
+        with self._lock:
+            self._sweeps += 1
+            self._last_at = time.time()
+            self._last_threads = report["threads"]
+            self._threads += report["threads"]
+            self._delta += report["delta_threads"]
+            self._skipped += report["skipped_delta"]
+            self._error = report["postgres_error"]
+
+    def record_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._error = type(exc).__name__
+
+    def status(self, ttl: CheckpointTTLConfig | None, *, running: bool) -> RetentionStatus:
+        policy = ttl or {}
+        on = bool(policy.get("default_ttl"))
+        with self._lock:
+            return RetentionStatus(
+                strategy=str(policy.get("strategy", "delete")) if on else None,
+                default_ttl=policy.get("default_ttl"),
+                sweep_interval_minutes=policy.get("sweep_interval_minutes"),
+                sweep_limit=policy.get("sweep_limit"),
+                sweeper_running=running,
+                sweeps=self._sweeps,
+                last_sweep_at=self._last_at,
+                last_threads=self._last_threads,
+                threads_swept=self._threads,
+                delta_threads=self._delta,
+                skipped=self._skipped,
+                last_error=self._error,
+            )
 
 
 def _positive(name: str, value: Any, *, integer: bool = False) -> None:
@@ -129,33 +216,75 @@ def validate_ttl(ttl: CheckpointTTLConfig | None) -> CheckpointTTLConfig | None:
 
 
 # Threads whose latest checkpoint (any namespace) is older than the cutoff, oldest first. For
-# keep_latest only threads with something to delete (more checkpoints than namespaces), so a
-# swept thread is not picked again on every sweep; DeltaChannel threads are flagged.
+# keep_latest only threads with something to delete: more checkpoints than namespaces, and not
+# already pruned at their newest checkpoint (``lghm_checkpoint_retention``: a DeltaChannel
+# thread keeps its chain back to a snapshot), so a swept thread is not picked on every sweep.
 LOCAL_SELECT_EXPIRED = """
-SELECT thread_id,
-       max(json_type(metadata, '$.counters_since_delta_snapshot') IS NOT NULL
-           OR json_type(metadata, '$.delta_writes_versioned') IS NOT NULL) AS uses_delta
-FROM lghm_checkpoints
-GROUP BY thread_id
-HAVING max(julianday(json_extract(checkpoint, '$.ts'))) < julianday(?)
-   AND (? = 'delete' OR count(*) > count(DISTINCT checkpoint_ns))
-ORDER BY max(julianday(json_extract(checkpoint, '$.ts')))
+SELECT c.thread_id,
+       max(json_type(c.metadata, '$.counters_since_delta_snapshot') IS NOT NULL
+           OR json_type(c.metadata, '$.delta_writes_versioned') IS NOT NULL) AS uses_delta
+FROM lghm_checkpoints AS c
+GROUP BY c.thread_id
+HAVING max(julianday(json_extract(c.checkpoint, '$.ts'))) < julianday(?)
+   AND (? = 'delete' OR (
+        count(*) > count(DISTINCT c.checkpoint_ns)
+        AND max(c.checkpoint_id) > coalesce(
+            (SELECT r.head_id FROM lghm_checkpoint_retention AS r WHERE r.thread_id = c.thread_id),
+            '')))
+ORDER BY max(julianday(json_extract(c.checkpoint, '$.ts')))
 LIMIT ?
 """
 PG_SELECT_EXPIRED = """
-SELECT thread_id,
-       bool_or(metadata ? 'counters_since_delta_snapshot' OR metadata ? 'delta_writes_versioned')
-       AS uses_delta
-FROM checkpoints
-GROUP BY thread_id
-HAVING max((checkpoint ->> 'ts')::timestamptz) < %s::timestamptz
-   AND (%s = 'delete' OR count(*) > count(DISTINCT checkpoint_ns))
-ORDER BY max((checkpoint ->> 'ts')::timestamptz)
+SELECT c.thread_id,
+       bool_or(c.metadata ? 'counters_since_delta_snapshot'
+               OR c.metadata ? 'delta_writes_versioned') AS uses_delta
+FROM checkpoints AS c
+GROUP BY c.thread_id
+HAVING max((c.checkpoint ->> 'ts')::timestamptz) < %s::timestamptz
+   AND (%s = 'delete' OR (
+        count(*) > count(DISTINCT c.checkpoint_ns)
+        AND max(c.checkpoint_id) > coalesce(
+            (SELECT r.head_id FROM lghm_checkpoint_retention AS r WHERE r.thread_id = c.thread_id),
+            '')))
+ORDER BY max((c.checkpoint ->> 'ts')::timestamptz)
 LIMIT %s
 """
 
 
-def _empty_report(strategy: str) -> RetentionReport:
+# The totals every sweep adds to, whichever process ran it (one row: both savers sweep the same
+# tables), so `lghm status` can say when the tables were last swept.
+SWEEPS_ROW = "checkpoints"
+PG_RECORD_SWEEP = """
+INSERT INTO lghm_checkpoint_sweeps AS s
+    (name, strategy, last_sweep_at, last_threads, sweeps, threads_swept, delta_threads, skipped)
+VALUES (%(name)s, %(strategy)s, now(), %(threads)s, 1, %(threads)s, %(delta)s, %(skipped)s)
+ON CONFLICT (name) DO UPDATE SET
+    strategy = EXCLUDED.strategy, last_sweep_at = now(), last_threads = EXCLUDED.last_threads,
+    sweeps = s.sweeps + 1, threads_swept = s.threads_swept + EXCLUDED.threads_swept,
+    delta_threads = s.delta_threads + EXCLUDED.delta_threads, skipped = s.skipped + EXCLUDED.skipped
+"""
+PG_SELECT_SWEEPS = """
+SELECT strategy, extract(epoch FROM last_sweep_at)::float8 AS last_sweep_at, last_threads,
+       sweeps, threads_swept, delta_threads, skipped
+FROM lghm_checkpoint_sweeps WHERE name = %s
+"""
+
+
+def record_sweep(conn: Any, report: RetentionReport) -> None:
+    """Add one sweep's counts to ``lghm_checkpoint_sweeps`` (`conn`: autocommit psycopg)."""
+    conn.execute(
+        PG_RECORD_SWEEP,
+        {
+            "name": SWEEPS_ROW,
+            "strategy": report["strategy"],
+            "threads": report["threads"],
+            "delta": report["delta_threads"],
+            "skipped": report["skipped_delta"],
+        },
+    )
+
+
+def empty_report(strategy: str) -> RetentionReport:
     """A sweep's report before it has swept anything (also what a sweep without a TTL returns)."""
     return RetentionReport(
         strategy=strategy,
@@ -163,6 +292,7 @@ def _empty_report(strategy: str) -> RetentionReport:
         threads=0,
         local_threads=0,
         postgres_threads=0,
+        delta_threads=0,
         skipped_delta=0,
         postgres_error=None,
     )
@@ -187,7 +317,7 @@ def sweep_checkpoints(
     """
     ttl = saver.ttl or {}
     strategy = str(ttl.get("strategy", "delete"))
-    report = _empty_report(strategy)
+    report = empty_report(strategy)
     minutes = ttl.get("default_ttl")
     if not minutes:
         return report
@@ -224,21 +354,28 @@ def sweep_checkpoints(
         for thread_id, uses_delta in threads:
             if report["threads"] >= budget:
                 break
-            if strategy == "keep_latest" and uses_delta:
-                report["skipped_delta"] += 1
-                continue
             if dry_run:
                 pass
             elif strategy == "delete":
                 saver.delete_thread(thread_id)
             else:
-                try:
-                    saver.prune([thread_id], strategy="keep_latest", keep_last=1)
-                except NotImplementedError:  # became a DeltaChannel thread meanwhile
-                    report["skipped_delta"] += 1
-                    continue
+                saver.prune([thread_id], strategy="keep_latest", keep_last=1)
+            if strategy == "keep_latest" and uses_delta:
+                report["delta_threads"] += 1
             report["threads"] += 1
             report[f"{tier}_threads"] += 1  # type: ignore[literal-required]
+    if (
+        not dry_run
+        and report["postgres_error"] is None
+        and not saver.replicator.looks_unreachable()
+    ):
+        try:
+            with saver.replicator.connection() as pg:
+                saver._prepare_remote(pg)
+                record_sweep(pg, report)
+        except psycopg.Error as exc:  # the sweep stands; only its record in PostgreSQL waits
+            report["postgres_error"] = f"{type(exc).__name__}"
+            saver.replicator.note_reachability(False, exc)
     if report["threads"] and not dry_run:
         logger.info(
             "checkpoint_retention_swept",
@@ -317,15 +454,21 @@ def sweep_postgres_saver(
     dry_run: bool = False,
 ) -> RetentionReport:
     """The same policy for ``MEMORY_TYPE=postgres``: langgraph's `PostgresSaver` tables, swept
-    with its own ``delete_thread`` / ``prune`` (which keeps what its reads need).
+    with its own ``delete_thread`` / ``prune``; a DeltaChannel thread (which its ``prune``
+    refuses) is pruned as `HybridSaver.prune` does, keeping what reconstruction reads.
 
-    `conn` is a psycopg connection (autocommit, ``dict_row``) to the database of the tables.
+    `conn` is a psycopg connection (autocommit, ``dict_row``) to the database of the tables;
+    our checkpoint migrations (the ``lghm_checkpoint_retention`` marks) are applied first.
     """
     from langgraph.checkpoint.postgres import PostgresSaver
 
+    from langgraph_hybrid_memory._migrations import run_migrations
+    from langgraph_hybrid_memory.checkpoint import prune_postgres_thread
+
+    run_migrations(conn, b.HYBRID_MIGRATIONS, schema="public", table=b.HYBRID_MIGRATIONS_TABLE)
     policy = validate_ttl(ttl) or {}
     strategy = str(policy.get("strategy", "delete"))
-    report = _empty_report(strategy)
+    report = empty_report(strategy)
     minutes = policy.get("default_ttl")
     if not minutes:
         return report
@@ -336,14 +479,22 @@ def sweep_postgres_saver(
     rows = conn.execute(PG_SELECT_EXPIRED, (cutoff, strategy, budget)).fetchall()
     saver = PostgresSaver(conn)
     for r in rows:
+        thread_id = str(r["thread_id"])
+        if dry_run:
+            pass
+        elif strategy == "delete":
+            saver.delete_thread(thread_id)
+            conn.execute(b.PG_DELETE_THREAD[-1], (thread_id,))  # its keep_latest mark
+        elif r["uses_delta"]:
+            with conn.transaction(), conn.cursor() as cur:
+                prune_postgres_thread(cur, thread_id, keep_last=1)
+        else:
+            saver.prune([thread_id], strategy="keep_latest")
+            conn.execute(b.PG_MARK_PRUNED, (thread_id,))
         if strategy == "keep_latest" and r["uses_delta"]:
-            report["skipped_delta"] += 1
-            continue
-        if not dry_run:
-            if strategy == "delete":
-                saver.delete_thread(str(r["thread_id"]))
-            else:
-                saver.prune([str(r["thread_id"])], strategy="keep_latest")
+            report["delta_threads"] += 1
         report["threads"] += 1
         report["postgres_threads"] += 1
+    if not dry_run:
+        record_sweep(conn, report)
     return report

@@ -24,7 +24,7 @@ import fnmatch
 import json
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -42,6 +42,9 @@ from langgraph.checkpoint.postgres.base import MIGRATIONS as POSTGRES_SAVER_MIGR
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
 from langgraph_hybrid_memory._migrations import Migration
+
+if TYPE_CHECKING:  # _retention imports this module
+    from langgraph_hybrid_memory.checkpoint._retention import RetentionStatus
 
 __all__ = [
     "CHECKPOINT_KINDS",
@@ -100,6 +103,8 @@ class HybridSaverStatus(TypedDict):
     write_through_degraded: bool
     """``write_through`` only: the last put could not reach PostgreSQL and waits in the outbox."""
     dead_letters: int
+    retention: RetentionStatus
+    """The ``ttl`` policy, its sweeper, and what the sweeps did (`sweep_checkpoints`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,6 +205,15 @@ LOCAL_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
         ) WITHOUT ROWID""",
     ),
+    # keep_latest marks: a thread pruned at this newest checkpoint id has nothing more to
+    # delete until it gets a newer checkpoint (a DeltaChannel thread keeps several checkpoints
+    # per namespace, so "more checkpoints than namespaces" cannot tell).
+    (
+        """CREATE TABLE IF NOT EXISTS lghm_checkpoint_retention (
+            thread_id TEXT PRIMARY KEY,
+            head_id TEXT NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 )
 
 # Same conflict rules as PostgresSaver: a re-put checkpoint updates checkpoint and metadata only;
@@ -290,6 +304,7 @@ LOCAL_DELETE_THREAD = (
     "DELETE FROM lghm_checkpoints WHERE thread_id = ?",
     "DELETE FROM lghm_checkpoint_blobs WHERE thread_id = ?",
     "DELETE FROM lghm_checkpoint_writes WHERE thread_id = ?",
+    "DELETE FROM lghm_checkpoint_retention WHERE thread_id = ?",
 )
 LOCAL_SELECT_FOR_RUNS = """
 SELECT thread_id, checkpoint_ns, checkpoint_id FROM lghm_checkpoints
@@ -300,6 +315,30 @@ SELECT checkpoint_ns, checkpoint_id, json_extract(metadata, '$.parents') AS pare
        json_type(metadata, '$.counters_since_delta_snapshot') IS NOT NULL
        OR json_type(metadata, '$.delta_writes_versioned') IS NOT NULL AS uses_delta
 FROM lghm_checkpoints WHERE thread_id = ?
+"""
+# What DeltaChannel reconstruction reads, per checkpoint of a thread: its parent, its delta
+# counters (channels with writes since their last snapshot), the channels it has a version of,
+# and the channels it stores a value for (inline, or a non-empty blob at its version).
+LOCAL_SELECT_DELTA_LINEAGE = """
+SELECT c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
+       json_extract(c.metadata, '$.counters_since_delta_snapshot') AS counters,
+       (SELECT json_group_array(v.key) FROM json_each(c.checkpoint, '$.channel_versions') AS v)
+       AS versioned,
+       (SELECT json_group_array(s.k) FROM (
+            SELECT i.key AS k FROM json_each(c.checkpoint, '$.channel_values') AS i
+            UNION
+            SELECT bl.channel FROM json_each(c.checkpoint, '$.channel_versions') AS v
+            JOIN lghm_checkpoint_blobs AS bl
+                ON bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
+                AND bl.channel = v.key AND bl.version = CAST(v.value AS TEXT)
+                AND bl.type <> 'empty'
+       ) AS s) AS stored
+FROM lghm_checkpoints AS c WHERE c.thread_id = ?
+"""
+LOCAL_MARK_PRUNED = """
+INSERT INTO lghm_checkpoint_retention (thread_id, head_id)
+SELECT thread_id, max(checkpoint_id) FROM lghm_checkpoints WHERE thread_id = ? GROUP BY thread_id
+ON CONFLICT (thread_id) DO UPDATE SET head_id = excluded.head_id
 """
 # Keys as JSON [[thread_id, checkpoint_ns, checkpoint_id], ...].
 LOCAL_DELETE_CHECKPOINTS_BY_KEYS = """
@@ -460,6 +499,29 @@ HYBRID_MIGRATIONS: list[Migration] = [
         description="tombstones: deleted threads ('' , '') and checkpoints; a flush of data "
         "written locally before the delete is refused",
     ),
+    Migration(
+        sql="""CREATE TABLE IF NOT EXISTS lghm_checkpoint_retention (
+            thread_id TEXT PRIMARY KEY,
+            head_id TEXT NOT NULL,
+            pruned_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )""",
+        description="keep_latest marks: the newest checkpoint id a thread was pruned at, so a "
+        "sweep does not pick it again until it has a newer checkpoint",
+    ),
+    Migration(
+        sql="""CREATE TABLE IF NOT EXISTS lghm_checkpoint_sweeps (
+            name TEXT PRIMARY KEY,
+            strategy TEXT NOT NULL,
+            last_sweep_at TIMESTAMPTZ NOT NULL,
+            last_threads INTEGER NOT NULL,
+            sweeps BIGINT NOT NULL,
+            threads_swept BIGINT NOT NULL,
+            delta_threads BIGINT NOT NULL,
+            skipped BIGINT NOT NULL
+        )""",
+        description="retention: one row of totals, updated by every sweep (any process), for "
+        "lghm status",
+    ),
 ]
 
 PG_UPSERT_BLOB = """
@@ -495,6 +557,7 @@ PG_DELETE_THREAD = (
     "DELETE FROM checkpoints WHERE thread_id = %s",
     "DELETE FROM checkpoint_blobs WHERE thread_id = %s",
     "DELETE FROM checkpoint_writes WHERE thread_id = %s",
+    "DELETE FROM lghm_checkpoint_retention WHERE thread_id = %s",
 )
 PG_SELECT_FOR_RUNS = """
 SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints
@@ -505,6 +568,25 @@ SELECT checkpoint_ns, checkpoint_id, metadata -> 'parents' AS parents,
        (metadata ? 'counters_since_delta_snapshot' OR metadata ? 'delta_writes_versioned')
        AS uses_delta
 FROM checkpoints WHERE thread_id = %s
+"""
+PG_SELECT_DELTA_LINEAGE = """
+SELECT c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
+       c.metadata -> 'counters_since_delta_snapshot' AS counters,
+       ARRAY(SELECT jsonb_object_keys(c.checkpoint -> 'channel_versions')) AS versioned,
+       ARRAY(
+           SELECT jsonb_object_keys(c.checkpoint -> 'channel_values')
+           UNION
+           SELECT bl.channel FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v
+           JOIN checkpoint_blobs AS bl
+               ON bl.thread_id = c.thread_id AND bl.checkpoint_ns = c.checkpoint_ns
+               AND bl.channel = v.key AND bl.version = v.value AND bl.type <> 'empty'
+       ) AS stored
+FROM checkpoints AS c WHERE c.thread_id = %s
+"""
+PG_MARK_PRUNED = """
+INSERT INTO lghm_checkpoint_retention (thread_id, head_id)
+SELECT thread_id, max(checkpoint_id) FROM checkpoints WHERE thread_id = %s GROUP BY thread_id
+ON CONFLICT (thread_id) DO UPDATE SET head_id = EXCLUDED.head_id, pruned_at = now()
 """
 PG_DELETE_CHECKPOINTS = """
 DELETE FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = ANY(%s)
@@ -662,8 +744,74 @@ def sort_writes(rows: Iterable[tuple[str, str, int, tuple[str, str, Any]]]) -> l
 # --------------------------------------------------------------------------------------------
 
 
+class DeltaNode(TypedDict):
+    """One checkpoint as DeltaChannel reconstruction sees it (from ``*_SELECT_DELTA_LINEAGE``)."""
+
+    parent: str | None
+    needs: frozenset[str]
+    """Delta channels whose value here is rebuilt from ancestors: counted since their last
+    snapshot, versioned, and not stored at this checkpoint."""
+    stored: frozenset[str]
+    """Channels with a value stored at this checkpoint (a snapshot ends the walk for them)."""
+
+
+def _names(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, dict):
+        return frozenset(str(k) for k in value)
+    return frozenset(str(k) for k in value or ())
+
+
+def delta_lineage(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], DeltaNode]:
+    """`DeltaNode` by (checkpoint_ns, checkpoint_id) from lineage rows
+    (ns, id, parent_id, counters, versioned channels, stored channels)."""
+    out: dict[tuple[str, str], DeltaNode] = {}
+    for ns, cid, parent, counters, versioned, stored in rows:
+        have = _names(stored)
+        out[(str(ns), str(cid))] = DeltaNode(
+            parent=str(parent) if parent else None,
+            needs=(_names(counters) & _names(versioned)) - have,
+            stored=have,
+        )
+    return out
+
+
+def reconstruction_chain(
+    lineage: Mapping[tuple[str, str], DeltaNode], ns: str, checkpoint_id: str
+) -> set[str]:
+    """The ancestors `get_delta_channel_history` reads to rebuild `checkpoint_id`'s delta
+    channels: parent by parent until each channel it needs has a stored value (its snapshot),
+    or the chain ends. Their checkpoints and writes must outlive a prune of the thread.
+
+    >>> node = lambda parent, needs=(), stored=(): DeltaNode(
+    ...     parent=parent, needs=frozenset(needs), stored=frozenset(stored))
+    >>> lin = {("", "1"): node(None, stored=["log"]), ("", "2"): node("1", ["log"]),
+    ...        ("", "3"): node("2", ["log"]), ("", "4"): node("3", ["log"])}
+    >>> sorted(reconstruction_chain(lin, "", "4"))
+    ['1', '2', '3']
+    """
+    node = lineage.get((ns, checkpoint_id))
+    if node is None:
+        return set()
+    remaining = set(node["needs"])
+    chain: set[str] = set()
+    parent = node["parent"]
+    while remaining and parent is not None and parent not in chain:
+        ancestor = lineage.get((ns, parent))
+        if ancestor is None:  # the chain is already cut here: the walk stops here too
+            break
+        chain.add(parent)
+        remaining -= ancestor["stored"]
+        parent = ancestor["parent"]
+    return chain
+
+
 def plan_prune(
-    heads: Sequence[tuple[str, str, Any, bool]], *, keep_last: int
+    heads: Sequence[tuple[str, str, Any, bool]],
+    *,
+    keep_last: int,
+    lineage: Mapping[tuple[str, str], DeltaNode] | None = None,
 ) -> list[tuple[str, str]]:
     """Which (checkpoint_ns, checkpoint_id) of one thread to delete.
 
@@ -672,18 +820,22 @@ def plan_prune(
     namespace (one with a ``:``) goes entirely once the root checkpoint its latest checkpoint
     started from exists and is not kept.
 
+    A thread that uses a DeltaChannel needs its `lineage` (`delta_lineage`): each kept
+    checkpoint also keeps its `reconstruction_chain`, the ancestors back to the last snapshot
+    its delta values are rebuilt from, so its state reads back the same.
+
     Raises:
-        NotImplementedError: the thread uses a DeltaChannel (its latest value is rebuilt from
-            older checkpoints, so dropping them would lose it), as PostgresSaver refuses.
+        NotImplementedError: the thread uses a DeltaChannel and no `lineage` was given.
 
     >>> plan_prune([("", "1", None, False), ("", "2", None, False), ("", "3", None, False)],
     ...            keep_last=2)
     [('', '1')]
     """
-    if any(uses_delta for *_, uses_delta in heads):
+    uses_delta = any(delta for *_, delta in heads)
+    if uses_delta and lineage is None:
         raise NotImplementedError(
-            "keep_latest can't prune threads that use a DeltaChannel (their latest values are "
-            "rebuilt from older checkpoints); use strategy='delete' or leave them unpruned"
+            "keep_latest on a DeltaChannel thread needs its lineage (the checkpoints back to "
+            "the last snapshot its latest values are rebuilt from)"
         )
     by_ns: dict[str, list[tuple[str, Any]]] = {}
     for ns, cid, parents, _ in heads:
@@ -692,6 +844,9 @@ def plan_prune(
     for ns, rows in by_ns.items():
         rows.sort(key=lambda r: r[0], reverse=True)
         kept[ns] = {cid for cid, _ in rows[:keep_last]}
+        if uses_delta and lineage is not None:
+            for cid in list(kept[ns]):
+                kept[ns] |= reconstruction_chain(lineage, ns, cid)
     root_ids = {cid for cid, _ in by_ns.get("", [])}
     doomed: list[tuple[str, str]] = []
     for ns, rows in by_ns.items():

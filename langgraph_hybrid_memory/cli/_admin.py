@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -126,6 +127,36 @@ def _status(ctx: typer.Context, as_json: bool, *, verbose: bool) -> None:
     raise typer.Exit(0 if report["healthy"] else 1)
 
 
+def _retention_rows(retention: dict[str, Any] | None) -> list[list[Any]]:
+    if retention is None:
+        return []
+    policy = retention["policy"]
+    if policy is None:
+        return [["checkpoint retention", "off (MEMORY_CHECKPOINT_TTL_MINUTES)"]]
+    interval = policy.get("sweep_interval_minutes")
+    every = f"swept every {interval:g} min" if interval else "no background sweeper"
+    rows: list[list[Any]] = [
+        [
+            "checkpoint retention",
+            f"{policy['strategy']} after {policy['default_ttl']:g} min, {every}, "
+            f"{policy.get('sweep_limit')} threads per sweep",
+        ]
+    ]
+    last = retention["last_sweep"]
+    if last is None:
+        return [*rows, ["last checkpoint sweep", "never"]]
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last["last_sweep_at"]))
+    return [
+        *rows,
+        ["last checkpoint sweep", f"{when} ({last['last_threads']} threads)"],
+        [
+            "checkpoint sweeps",
+            f"{last['sweeps']} sweeps, {last['threads_swept']} threads swept "
+            f"({last['delta_threads']} DeltaChannel), {last['skipped']} skipped",
+        ],
+    ]
+
+
 def _rows(report: admin.StatusReport) -> list[list[Any]]:
     rows: list[list[Any]] = [
         ["memory type", report["memory_type"]],
@@ -154,6 +185,7 @@ def _rows(report: admin.StatusReport) -> list[list[Any]]:
                 ["replica lag (s)", _or_dash(replica["lag_seconds"])],
                 ["replica replay paused", "yes" if replica["replay_paused"] else "no"],
             ]
+    rows += _retention_rows(report.get("retention"))
     local = report.get("local")
     if local is not None:
         rows.append(["local file", local["path"] if local["exists"] else "missing"])

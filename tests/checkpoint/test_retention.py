@@ -7,18 +7,20 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import psycopg
 import pytest
 from langgraph.channels import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.types import Command
+from psycopg.rows import dict_row
 from typing_extensions import TypedDict
 
 from langgraph_hybrid_memory import HybridSaver
 from langgraph_hybrid_memory._outbox import Replicator
 from langgraph_hybrid_memory._sqlite import LocalDB
+from langgraph_hybrid_memory.checkpoint._retention import sweep_postgres_saver
 from langgraph_hybrid_memory.errors import ConfigError
 from tests.checkpoint.helpers import EXPECTED_DONE, assert_tiers_equal, build_graph
 
@@ -28,7 +30,7 @@ def _concat(state: list[str] | None, writes: Sequence[list[str]]) -> list[str]:
 
 
 class DeltaState(TypedDict, total=False):
-    log: Annotated[list[str], DeltaChannel(_concat)]
+    log: Annotated[list[str], DeltaChannel(_concat, snapshot_frequency=4)]
 
 
 OLD = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
@@ -366,6 +368,7 @@ def test_lghm_sweep_applies_the_policy_dry_run_first(tmp_path: Path, pg_url: str
         "threads": 1,
         "local_threads": 1,
         "postgres_threads": 0,
+        "delta_threads": 0,
         "skipped_delta": 0,
     }
     with psycopg.connect(pg_url) as conn:
@@ -452,7 +455,7 @@ def test_async_saver_sweeps_from_the_event_loop(tmp_path: Path, pg_url: str) -> 
     asyncio.run(main())
 
 
-def test_keep_latest_leaves_delta_channel_threads_whole(tmp_path: Path, pg_url: str) -> None:
+def _delta_graph(saver: Any) -> Any:
     from langgraph.graph import END, START, StateGraph
 
     def step(state: DeltaState) -> dict[str, Any]:
@@ -462,19 +465,285 @@ def test_keep_latest_leaves_delta_channel_threads_whole(tmp_path: Path, pg_url: 
     g.add_node("step", step)
     g.add_edge(START, "step")
     g.add_edge("step", END)
+    return g.compile(checkpointer=saver)
+
+
+def _replay_chain(saver: Any, config: Any) -> list[str]:
+    """The checkpoints `get_delta_channel_history` reads for the latest state of "log": the
+    head, then parents until one that stores a value for it (the snapshot it is rebuilt from)."""
+    tup = saver.get_tuple(config)
+    chain = [tup.config["configurable"]["checkpoint_id"]]
+    while "log" not in tup.checkpoint["channel_values"] and tup.parent_config:
+        tup = saver.get_tuple(tup.parent_config)
+        chain.append(tup.config["configurable"]["checkpoint_id"])
+    return sorted(chain)
+
+
+def test_keep_latest_keeps_delta_channel_chain_back_to_its_snapshot(
+    tmp_path: Path, pg_url: str
+) -> None:
     config: Any = {"configurable": {"thread_id": "delta"}}
     ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
     with HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, ttl=ttl) as saver:
         saver.setup()
-        graph = g.compile(checkpointer=saver)
-        for _ in range(3):
+        graph = _delta_graph(saver)
+        for _ in range(5):  # 3 checkpoints each; a snapshot every 4 updates of "log"
+            graph.invoke({"log": ["in"]}, config)
+        state = graph.get_state(config)
+        assert len(state.values["log"]) == 10
+        before = len(_local_ids(saver, "delta"))
+        chain = _replay_chain(saver, config)
+        assert 1 < len(chain) < before  # rebuilt from a snapshot older than the head
+        saver.flush(timeout=30)
+        report = saver.sweep_checkpoints(now=time.time() + 3600)
+        assert report["threads"] == 1 and report["delta_threads"] == 1
+        assert report["skipped_delta"] == 0
+        saver.flush(timeout=30)
+        # What stays: the head and its ancestors back to the snapshot it is rebuilt from.
+        assert sorted(_local_ids(saver, "delta")) == chain
+        after = graph.get_state(config)
+        assert after.values == state.values and after.next == state.next
+        assert_tiers_equal(saver, pg_url, "delta")
+        # Nothing more to delete until the thread moves on: not picked again.
+        assert saver.sweep_checkpoints(now=time.time() + 3600)["threads"] == 0
+        # Resumable: the next run appends to the same history.
+        graph.invoke({"log": ["in"]}, config)
+        log = graph.get_state(config).values["log"]
+        assert log[:10] == state.values["log"] and log[10:] == ["in", "s11"]
+    # A fresh machine rebuilds the same state from PostgreSQL alone.
+    with HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url) as other:
+        assert _delta_graph(other).get_state(config).values["log"] == log
+
+
+def test_postgres_memory_type_keeps_delta_channel_chain(tmp_path: Path, pg_url: str) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    config: Any = {"configurable": {"thread_id": "pgdelta"}}
+    with PostgresSaver.from_conn_string(pg_url) as pg:
+        pg.setup()
+        graph = _delta_graph(pg)
+        for _ in range(5):
             graph.invoke({"log": ["in"]}, config)
         values = graph.get_state(config).values
-        count = len(_local_ids(saver, "delta"))
-        report = saver.sweep_checkpoints(now=time.time() + 3600)
-        assert report["skipped_delta"] == 1 and report["threads"] == 0
-        assert len(_local_ids(saver, "delta")) == count
-        assert graph.get_state(config).values == values
-        saver.ttl = {"strategy": "delete", "default_ttl": 30, "sweep_limit": 10}
-        assert saver.sweep_checkpoints(now=time.time() + 3600)["threads"] == 1
-        assert _local_ids(saver, "delta") == []
+        chain = _replay_chain(pg, config)
+        assert 1 < len(chain) < _pg_count(pg_url, "checkpoints", "pgdelta")
+        with psycopg.connect(pg_url, autocommit=True, row_factory=dict_row) as conn:
+            ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+            report = sweep_postgres_saver(conn, ttl, now=time.time() + 3600)
+            assert report["threads"] == 1 and report["delta_threads"] == 1
+            kept = [t.config["configurable"]["checkpoint_id"] for t in pg.list(config)]
+            assert sorted(kept) == chain
+            assert graph.get_state(config).values == values
+            assert sweep_postgres_saver(conn, ttl, now=time.time() + 3600)["threads"] == 0
+        graph.invoke({"log": ["in"]}, config)
+        assert graph.get_state(config).values["log"] == [*values["log"], "in", "s11"]
+
+
+def _old_postgres_checkpoints(saver: Any, thread_id: str, n: int) -> None:
+    config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    for i in range(n):
+        cp = empty_checkpoint()
+        cp["ts"] = (OLD + dt.timedelta(seconds=i)).isoformat()
+        cp["channel_values"] = {"items": [i]}
+        cp["channel_versions"] = {"items": str(i + 1)}
+        config = saver.put(config, cp, {"step": i}, {"items": str(i + 1)})
+
+
+def test_postgres_memory_type_runs_a_background_sweeper(tmp_path: Path, pg_url: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    cfg = MemoryConfig(
+        memory_type="postgres",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"default_ttl": 30, "sweep_interval_minutes": 0.002},  # every 0.12 s
+    )
+    with open_memory(cfg) as memory:
+        retention = memory.retention
+        assert retention is not None
+        _old_postgres_checkpoints(memory.checkpointer, "bgpg", 2)
+        deadline = time.monotonic() + 20
+        while _pg_count(pg_url, "checkpoints", "bgpg") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _pg_count(pg_url, "checkpoints", "bgpg") == 0
+        status = memory.status()["retention"]
+        assert status["strategy"] == "delete" and status["sweeper_running"] is True
+        assert status["threads_swept"] == 1 and status["sweeps"] >= 1
+        assert status["last_sweep_at"] is not None and status["last_error"] is None
+        # memory.sweep() goes through the same policy (and its counts).
+        _old_postgres_checkpoints(memory.checkpointer, "again", 1)
+        assert memory.sweep()["checkpoints"]["threads"] in (0, 1)  # the sweeper may be first
+        assert _pg_count(pg_url, "checkpoints", "again") == 0
+    assert memory.retention is not None and not memory.retention.status()["sweeper_running"]
+
+
+def test_postgres_memory_type_without_ttl_has_no_sweeper(tmp_path: Path, pg_url: str) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    cfg = MemoryConfig(
+        memory_type="postgres", database_url=pg_url, embeddings="none", data_dir=tmp_path
+    )
+    with open_memory(cfg) as memory:
+        assert memory.retention is None and memory.status()["retention"] is None
+
+
+def test_status_reports_the_policy_and_the_sweeps(tmp_path: Path, pg_url: str) -> None:
+    import json
+
+    from tests.cli.test_admin_cli import env_for, invoke
+
+    ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
+    with HybridSaver.from_conn_string(tmp_path / "memory.sqlite", pg_url, ttl=ttl) as saver:
+        saver.setup()
+        before = saver.status()["retention"]
+        assert before["strategy"] == "keep_latest" and before["sweeps"] == 0
+        assert before["last_sweep_at"] is None and before["sweeper_running"] is False
+        _put_chain(saver, "st", 3, ts=OLD)
+        saver.sweep_checkpoints(dry_run=True)  # dry runs are not counted
+        saver.sweep_checkpoints()
+        saver.sweep_checkpoints()
+        after = saver.status()["retention"]
+        assert after["sweeps"] == 2 and after["threads_swept"] == 1
+        assert after["last_threads"] == 0 and after["last_sweep_at"] is not None
+    env = {
+        **env_for(pg_url, tmp_path),
+        "MEMORY_CHECKPOINT_TTL_MINUTES": "30",
+        "MEMORY_CHECKPOINT_TTL_STRATEGY": "keep_latest",
+    }
+    result = invoke(["status", "--json"], env)  # exit 1: the store is not set up here
+    retention = json.loads(result.stdout)["retention"]
+    assert retention["policy"]["strategy"] == "keep_latest"
+    last = retention["last_sweep"]
+    assert last["sweeps"] == 2 and last["threads_swept"] == 1 and last["last_threads"] == 0
+    table = invoke(["status"], env)
+    assert "checkpoint retention" in table.stdout and "last checkpoint sweep" in table.stdout
+    assert "keep_latest after 30 min" in table.stdout
+
+
+def test_forget_user_removes_the_retention_marks_of_their_threads(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+
+    cfg = MemoryConfig(
+        memory_type="hybrid",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"strategy": "keep_latest", "default_ttl": 30},
+    )
+    with open_memory(cfg) as memory:
+        saver = memory.checkpointer
+        assert isinstance(saver, HybridSaver)
+        config: Any = {"configurable": {"thread_id": "john-thread", "checkpoint_ns": ""}}
+        for i in range(3):
+            cp = empty_checkpoint()
+            cp["ts"] = (OLD + dt.timedelta(seconds=i)).isoformat()
+            config = saver.put(config, cp, cast(Any, {"step": i, "user_id": "john"}), {})
+        assert saver.sweep_checkpoints()["threads"] == 1
+        saver.flush(timeout=30)
+        assert _pg_count(pg_url, "lghm_checkpoint_retention", "john-thread") == 1
+        assert memory.forget_user("john")["threads"] == ["john-thread"]
+        saver.flush(timeout=30)
+        assert _pg_count(pg_url, "lghm_checkpoint_retention", "john-thread") == 0
+        with saver.db.read() as conn:
+            rows = conn.execute("SELECT thread_id FROM lghm_checkpoint_retention").fetchall()
+        assert rows == []
+
+
+def test_async_postgres_memory_type_sweeper_stops_with_the_memory(
+    tmp_path: Path, pg_url: str
+) -> None:
+    import asyncio
+
+    from langgraph_hybrid_memory import MemoryConfig, aopen_memory
+
+    cfg = MemoryConfig(
+        memory_type="postgres",
+        database_url=pg_url,
+        embeddings="none",
+        data_dir=tmp_path,
+        checkpoint_ttl={"default_ttl": 30, "sweep_interval_minutes": 0.002},
+    )
+
+    async def main() -> Any:
+        async with aopen_memory(cfg) as memory:
+            assert memory.retention is not None
+            assert memory.status()["retention"]["sweeper_running"] is True
+            report = await asyncio.to_thread(memory.retention.sweep_checkpoints)
+            assert report["threads"] == 0 and report["cutoff"] is not None
+            return memory.retention
+
+    retention = asyncio.run(main())
+    assert retention.status()["sweeper_running"] is False
+
+
+def _sqlite_cfg(tmp_path: Path, ttl: Any) -> Any:
+    from langgraph_hybrid_memory import MemoryConfig
+
+    return MemoryConfig(
+        memory_type="sqlite", embeddings="none", data_dir=tmp_path, checkpoint_ttl=ttl
+    )
+
+
+def _sqlite_ids(memory: Any, thread_id: str) -> list[str]:
+    config: Any = {"configurable": {"thread_id": thread_id}}
+    return sorted(
+        t.config["configurable"]["checkpoint_id"] for t in memory.checkpointer.list(config)
+    )
+
+
+def test_sqlite_memory_type_keep_latest_keeps_delta_chain(tmp_path: Path) -> None:
+    from langgraph_hybrid_memory import open_memory
+
+    config: Any = {"configurable": {"thread_id": "sq"}}
+    with open_memory(_sqlite_cfg(tmp_path, {"strategy": "keep_latest", "default_ttl": 30})) as m:
+        assert m.retention is not None
+        graph = _delta_graph(m.checkpointer)
+        for _ in range(5):
+            graph.invoke({"log": ["in"]}, config)
+        state = graph.get_state(config)
+        chain = _replay_chain(m.checkpointer, config)
+        assert 1 < len(chain) < len(_sqlite_ids(m, "sq"))
+        assert m.retention.sweep_checkpoints(now=time.time() - 60)["threads"] == 0  # not old
+        report = m.retention.sweep_checkpoints(now=time.time() + 3600)
+        assert report["threads"] == 1 and report["delta_threads"] == 1
+        assert _sqlite_ids(m, "sq") == chain
+        after = graph.get_state(config)
+        assert after.values == state.values and after.next == state.next
+        assert m.retention.sweep_checkpoints(now=time.time() + 3600)["threads"] == 0
+        graph.invoke({"log": ["in"]}, config)
+        assert graph.get_state(config).values["log"] == [*state.values["log"], "in", "s11"]
+        assert m.status()["retention"]["threads_swept"] == 1
+
+
+def test_sqlite_memory_type_background_sweeper_deletes(tmp_path: Path) -> None:
+    from langgraph_hybrid_memory import open_memory
+
+    ttl: Any = {"default_ttl": 0.001, "sweep_interval_minutes": 0.002}  # 60 ms, every 0.12 s
+    with open_memory(_sqlite_cfg(tmp_path, ttl)) as m:
+        assert m.retention is not None and m.status()["retention"]["sweeper_running"]
+        _delta_graph(m.checkpointer).invoke({"log": ["in"]}, {"configurable": {"thread_id": "x"}})
+        deadline = time.monotonic() + 20
+        while _sqlite_ids(m, "x") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _sqlite_ids(m, "x") == []
+        assert m.sweep(dry_run=True)["checkpoints"]["threads"] == 0
+    assert not m.retention.status()["sweeper_running"]
+
+
+def test_lghm_sweep_with_sqlite_memory_type(tmp_path: Path) -> None:
+    from langgraph_hybrid_memory import open_memory
+    from langgraph_hybrid_memory.admin import AdminContext
+    from langgraph_hybrid_memory.admin._sweep import sweep_checkpoints
+
+    cfg = _sqlite_cfg(tmp_path, {"strategy": "delete", "default_ttl": 0.001})
+    with open_memory(cfg) as m:
+        _delta_graph(m.checkpointer).invoke({"log": ["in"]}, {"configurable": {"thread_id": "c"}})
+    time.sleep(0.1)  # older than the 60 ms TTL
+    with AdminContext(cfg) as ctx:
+        report = sweep_checkpoints(ctx)
+    assert report is not None and report["threads"] == 1 and report["local_threads"] == 1
+    with open_memory(cfg) as m:
+        assert _sqlite_ids(m, "c") == []
