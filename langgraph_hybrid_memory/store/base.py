@@ -82,6 +82,7 @@ from langgraph_hybrid_memory.store._schema import (
     EMBEDDING_COLUMN_TYPE,
     PGVECTOR_AVAILABLE,
     VECTOR_INDEX_NAME,
+    build_memory_mb,
     check_embedding_column,
     pgvector_missing_message,
     prepare_ann_index,
@@ -1204,9 +1205,11 @@ class BasePgVectorStore:
             vec_rows = [(p, name, h, v) for (p, name, h), v in zip(names, packed, strict=True)]
         d = self.scope_depth
         rebuild = False
+        existing = 0
         if has_vec and idx is not None and idx.ann == "hnsw" and vec_rows:
             rows = yield Sql(sql.SQL("SELECT count(*) AS n FROM {}").format(self._t_vectors))
-            rebuild = len(vec_rows) >= BULK_REBUILD_RATIO * int(rows[0]["n"])
+            existing = int(rows[0]["n"])
+            rebuild = len(vec_rows) >= BULK_REBUILD_RATIO * existing
         vector_oid = 0
         if vec_rows and idx is not None:
             rows = yield Sql("SELECT %s::regtype::oid AS oid", (idx.vector_type,))
@@ -1293,7 +1296,10 @@ class BasePgVectorStore:
             if rebuild:
                 stmts += [
                     # HNSW builds fast only while the graph fits in maintenance_work_mem.
-                    Sql("SELECT set_config('maintenance_work_mem', '512MB', true)"),
+                    Sql(
+                        "SELECT set_config('maintenance_work_mem', %s, true)",
+                        (f"{build_memory_mb(existing + len(vec_rows), idx)}MB",),
+                    ),
                     Sql(prepare_ann_index(idx, concurrently=False, schema=self.schema)),
                 ]
         # Fresh statistics: the planner's row estimates (and the ef_search default) follow.
