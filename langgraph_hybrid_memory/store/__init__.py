@@ -411,7 +411,8 @@ class PgVectorStore(BasePgVectorStore, ValidatingStore):
         than maintained row by row. Returns the number of items written.
 
         Warning:
-            A rebuild holds an exclusive lock on the vectors table until the load commits;
+            A rebuild holds an exclusive lock on the vectors table (and, for the GIN index on
+            the values, on the items table) until the load commits;
             meant for imports and migrations, not for live traffic.
         """
         ops = list(ops)

@@ -60,6 +60,11 @@ EF_SCALE_EXPONENT = 0.35
 EF_FILTER_FACTOR = 2.0
 EF_SCALE_ROWS = 20000
 MAX_EF_SEARCH = 1000
+# A filter that at most this many items satisfy (its containment, counted by a bounded probe)
+# is searched exactly, filter first through the GIN index on the values: every match scored,
+# recall 1.0. More matches: the HNSW index with the iterative scan (see EXACT_FILTER_ROWS's
+# measurements in docs/architecture.md, "Search plans per shape").
+EXACT_FILTER_ROWS = 1000
 # How long a search trusts its cached estimate of the vectors table's size.
 ROWS_ESTIMATE_SECONDS = 60.0
 DEFAULT_M = 12

@@ -47,6 +47,25 @@ CREATE TABLE IF NOT EXISTS store_settings (
 );
 """
 
+VALUE_INDEX_NAME = "items_value_idx"
+
+
+def value_index_ddl(*, concurrently: bool, schema: str | None) -> sql.Composed:
+    """``CREATE INDEX`` for the GIN index on the values (used by the migration and by
+    `bulk_put`, which rebuilds it after a large load as it does the HNSW index).
+
+    jsonb_path_ops: only ``@>``, but smaller and faster than the default opclass; the
+    selective-filter plan reads its candidates through it (`_sqlfilter.containment`)."""
+    table = sql.Identifier(schema, "items") if schema else sql.Identifier("items")
+    return sql.SQL(
+        "CREATE INDEX {conc} IF NOT EXISTS {name} ON {table} USING gin (value jsonb_path_ops)"
+    ).format(
+        conc=sql.SQL("CONCURRENTLY" if concurrently else ""),
+        name=sql.Identifier(VALUE_INDEX_NAME),
+        table=table,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration(_CREATE_ITEMS, description="items table, settings table"),
     Migration(
@@ -68,9 +87,42 @@ MIGRATIONS: list[Migration] = [
         index="items_expires_idx",
         description="TTL sweeps",
     ),
+    Migration(
+        value_index_ddl(concurrently=True, schema=None),
+        transactional=False,
+        index=VALUE_INDEX_NAME,
+        description="metadata filters: value @> containment, the selective-filter plan",
+    ),
 ]
 
 VECTOR_INDEX_NAME = "vectors_embedding_idx"
+
+# `bulk_put`'s HNSW rebuild: pgvector builds fast only while the whole graph fits in
+# maintenance_work_mem; past it the build goes on page by page, many times slower (a 1M-vector
+# load would take hours). Bounds of the per-transaction setting, in MB.
+BUILD_MEMORY_MIN_MB = 512
+BUILD_MEMORY_MAX_MB = 4096
+
+
+def build_memory_mb(vectors: int, idx: ResolvedIndex) -> int:
+    """maintenance_work_mem (MB) for an HNSW build over `vectors` rows: the graph's size
+    (each element holds its vector and its level-0 neighbour list of 2m candidates of about 16
+    bytes, plus about 256 bytes of bookkeeping), 10% headroom, within the bounds above.
+
+    Examples:
+        >>> from langgraph_hybrid_memory.store._config import resolve_index
+        >>> from langchain_core.embeddings import FakeEmbeddings
+        >>> idx = resolve_index({"dims": 384}, FakeEmbeddings(size=384))
+        >>> build_memory_mb(20_000, idx), build_memory_mb(1_000_000, idx)
+        (512, 2292)
+        >>> build_memory_mb(1_000_000, resolve_index(
+        ...     {"dims": 384, "vector_type": "halfvec"}, FakeEmbeddings(size=384)))
+        1486
+    """
+    per_value = (idx.dims or 0) * (4 if idx.vector_type == "vector" else 2) + 8
+    per_element = per_value + 2 * idx.m * 16 + 256
+    mb = int(vectors * per_element * 1.1 / 2**20) + 1
+    return max(BUILD_MEMORY_MIN_MB, min(BUILD_MEMORY_MAX_MB, mb))
 
 
 def prepare_ann_index(

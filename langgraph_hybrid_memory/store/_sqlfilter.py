@@ -229,6 +229,47 @@ def _operator(e: _Expr, op: str, operand: Any) -> tuple[sql.Composable, list[Any
     )
 
 
+def containment(filter: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A JSON object every value matching `filter` contains (jsonb ``@>``), or None if the
+    filter has no such part: a necessary condition, which a GIN ``jsonb_path_ops`` index on
+    the values answers (`items_value_idx`); the filter's own SQL still decides.
+
+    Equality (a plain value or ``$eq``) implies containment, as does a partial match on a
+    nested object; a ``None`` operand (it matches a missing field) and the other operators
+    give nothing. Call `validate_filter` first.
+
+    Examples:
+        >>> containment({"tag": "rare", "n": {"$gt": 3}, "meta": {"lang": {"$eq": "en"}}})
+        {'tag': 'rare', 'meta': {'lang': 'en'}}
+        >>> containment({"n": {"$gt": 3}, "x": None}) is None
+        True
+    """
+    out: dict[str, Any] = {}
+    for name, condition in (filter or {}).items():
+        if _is_operator_dict(condition):
+            if "$eq" in condition:
+                operand = condition["$eq"]
+                if operand is not None and not has_nan(operand):
+                    out[name] = operand
+        elif isinstance(condition, Mapping):
+            inner = containment(condition)
+            if inner:
+                out[name] = inner
+        elif condition is not None and not has_nan(condition):
+            out[name] = condition
+    return out or None
+
+
+def containment_condition(
+    alias: str, filter: Mapping[str, Any] | None
+) -> tuple[sql.Composable, list[Any]] | None:
+    """``alias.value @> %s::jsonb`` for `containment` (None when the filter has none)."""
+    doc = containment(filter)
+    if doc is None:
+        return None
+    return sql.SQL("{}.value @> %s::jsonb").format(sql.Identifier(alias)), [_jsonb(doc)]
+
+
 def _in_with_null(e: _Expr, non_null: list[str]) -> tuple[sql.Composable, list[Any]]:
     s = sql.SQL("(COALESCE({0} = ANY(%s::jsonb[]), FALSE) OR {0} IS NULL OR {0} = 'null'::jsonb)")
     return s.format(e.sql), [*e.params, non_null, *e.params, *e.params]

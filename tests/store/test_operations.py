@@ -5,6 +5,7 @@ the read replica."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from langgraph_hybrid_memory._filters import matches
 from langgraph_hybrid_memory._pg import CONNECTION_KWARGS, get_connection
 from langgraph_hybrid_memory.store import PgVectorStore
+from langgraph_hybrid_memory.store._sqlfilter import containment
 from langgraph_hybrid_memory.store.aio import AsyncPgVectorStore
 from tests.store.conftest import MakeStore
 from tests.support import FakeEmbeddings
@@ -90,6 +92,29 @@ def test_sql_filters_agree_with_python_semantics(
         store.batch([PutOp(("h",), str(i), None) for i in range(len(values))])
 
 
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=st.lists(_values, min_size=1, max_size=6), filter=_filters)
+def test_containment_is_implied_by_every_match(
+    pg_url: str, values: list[dict[str, Any]], filter: dict[str, Any]
+) -> None:
+    """The selective-filter plan reads candidates through ``value @> containment(filter)``
+    (GIN index) before the filter's own SQL: no matching value may fail it."""
+    doc = containment(filter)
+    if doc is None:
+        return
+    matching = [v for v in values if matches(v, filter)]
+    if not matching:
+        return
+    with psycopg.connect(pg_url) as conn:
+        for v in matching:
+            row = conn.execute(
+                "SELECT %s::jsonb @> %s::jsonb", (json.dumps(v), json.dumps(doc))
+            ).fetchone()
+            assert row is not None and row[0], (v, filter, doc)
+
+
 # -- setup, connections --------------------------------------------------------------------
 
 
@@ -111,7 +136,7 @@ def test_concurrent_setup_from_many_threads(pg_url: str) -> None:
         t.join()
     assert errors == []
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT count(*) FROM memory.store_migrations").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM memory.store_migrations").fetchone() == (5,)
         assert conn.execute("SELECT count(*) FROM memory.store_vector_migrations").fetchone() == (
             4,
         )

@@ -4,7 +4,8 @@
 One table of 10,000 items over 50 users (``("users", "u<j>", "memories")``), clustered 32-dim
 vectors: big enough that the planner's row estimates decide the plan. The broad prefix
 ``("users",)`` used to get a join of every item to its vector and a sort (the planner estimated
-0.5% of rows for the namespace range, which matched them all); it must read the HNSW index.
+0.5% of rows for the namespace range, which matched them all); it must read the HNSW index. A
+selective filter (1% of rows) is exact, its items from the GIN index on the values.
 """
 
 from __future__ import annotations
@@ -112,7 +113,10 @@ def _search_with_plan(
     monkeypatch.setattr(store_module, "_execute", real)
     assert sent, "the search sent no vector statement"
     query, params = sent[-1]
-    with psycopg.connect(seeded.url, autocommit=True) as conn:
+    with psycopg.connect(seeded.url) as conn:
+        if "lghm_filtered" in query.as_string(conn):
+            # The store sends the filter-first statement in a transaction with this setting.
+            conn.execute("SET LOCAL enable_seqscan = off")
         rows = conn.execute(sql.SQL("EXPLAIN (COSTS OFF) ") + query, params).fetchall()
     return [h.key for h in hits], "\n".join(r[0] for r in rows)
 
@@ -151,6 +155,10 @@ INDEXED = {
     "broad prefix": (("users",), None),
     "no prefix, unselective filter": ((), {"kind": "note"}),
     "broad prefix, unselective filter": (("users",), {"kind": "note"}),
+}
+# Selective filters (at most EXACT_FILTER_ROWS items contain them): exact, filter first.
+FILTERED = {
+    "no prefix, selective filter": ((), {"tag": "rare"}),
     "broad prefix, selective filter": (("users",), {"tag": "rare"}),
 }
 # Shapes inside one scope: exact, the scope's rows from the primary keys.
@@ -174,8 +182,6 @@ def test_index_shapes_read_the_hnsw_index_not_every_item(
         # returns, never scanned whole, and no vector is fetched by primary key.
         assert "Seq Scan on items" not in vector_branch, plan
         assert "vectors_pkey" not in plan, plan
-    # The selective filter leaves few rows per graph neighbourhood; the iterative scan or the
-    # exact fallback must still find the true neighbours.
     assert recall >= 0.9, (shape, recall)
 
 
@@ -189,4 +195,22 @@ def test_scope_shapes_are_exact_from_the_primary_keys(
         assert HNSW not in plan, plan
         assert "vectors_pkey" in plan and "items_pkey" in plan, plan
         assert "Seq Scan" not in plan, plan
+    assert recall == 1.0, (shape, recall)
+
+
+@pytest.mark.parametrize("shape", list(FILTERED))
+def test_selective_filters_are_exact_from_the_value_index(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    prefix, filt = FILTERED[shape]
+    recall, plans = _recall(seeded, monkeypatch, prefix, filt)
+    for plan in plans:
+        vector_branch = plan.split("ts_rank_cd")[0]
+        assert HNSW not in plan, plan
+        # The few matching items from the GIN index, their vectors by primary key: no scan of
+        # either table, whatever the planner estimates for the namespace range.
+        assert "Bitmap Index Scan on items_value_idx" in vector_branch, plan
+        assert "vectors_pkey" in vector_branch, plan
+        assert "Seq Scan" not in vector_branch, plan
+        assert "items_namespace_idx" not in vector_branch, plan
     assert recall == 1.0, (shape, recall)
