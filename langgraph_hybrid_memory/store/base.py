@@ -77,6 +77,11 @@ from langgraph_hybrid_memory.store._config import (
     auto_ef_search,
     validate_schema_name,
 )
+from langgraph_hybrid_memory.store._locks import (
+    KEY_LOCK_CLASS,
+    LOCK_STORE_EXCLUSIVE,
+    store_lock_params,
+)
 from langgraph_hybrid_memory.store._schema import (
     DISTANCE_OPS,
     EMBEDDING_COLUMN_TYPE,
@@ -967,6 +972,7 @@ class BasePgVectorStore:
             KEY_LOCK_CLASS,
             [".".join(p.namespace) for p in prepared],
             [p.key for p in prepared],
+            *store_lock_params(self.schema),
         ]
         if upserts:
             params += [
@@ -1028,19 +1034,24 @@ class BasePgVectorStore:
         idx = self.index
         vec = idx is not None and idx.has_vectors
         guard = tombstones is not None
-        # The global lock order (invariant 9): before touching any row, the statement takes a
-        # transaction-scoped advisory lock per written key, in ascending order of the key's
-        # hash. Two of our writes that share a key queue on the lowest shared lock instead of
-        # each holding one row the other wants (2 of 40 opposite-order batches deadlocked
-        # without it); rows are only touched under their key's lock, so row-lock waits between
-        # our statements cannot form a cycle. A hash collision only serializes two writers.
-        # The main query reads `locks` (an InitPlan), so it runs before the data-modifying CTEs,
-        # which PostgreSQL runs after the main query, in the order they are listed.
+        # The global lock order (invariant 9, `_locks`): before touching any row, the
+        # statement takes the store lock shared, then a transaction-scoped advisory lock per
+        # written key, in ascending order of the key's hash. Two of our writes that share a
+        # key queue on the lowest shared lock instead of each holding one row the other wants
+        # (2 of 40 opposite-order batches deadlocked without it); rows are only touched under
+        # their key's lock, so row-lock waits between our statements cannot form a cycle. A
+        # hash collision only serializes two writers. The main query reads `locks` (an
+        # InitPlan), so it runs before the data-modifying CTEs, which PostgreSQL runs after
+        # the main query, in the order they are listed.
         ctes: list[sql.Composable] = [
             sql.SQL(
                 "locks AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s::int4, l.h) "
                 "FROM (SELECT DISTINCT hashtext(k.ns || chr(1) || k.key) AS h "
-                "FROM unnest(%s::text[], %s::text[]) AS k(ns, key) ORDER BY 1) l)"
+                "FROM unnest(%s::text[], %s::text[]) AS k(ns, key) ORDER BY 1) l "
+                # The store lock shared, first (`_locks`): an InitPlan of a one-time filter
+                # runs before the scan yields its first row, so before any key lock.
+                "WHERE (SELECT pg_advisory_xact_lock_shared(%s::int4, %s::int4)::text) "
+                "IS NOT NULL)"
             )
         ]
         if upserts:
@@ -1223,6 +1234,9 @@ class BasePgVectorStore:
             vector_oid = int(rows[0]["oid"])
         ts_config = idx.ts_config if idx is not None else "simple"
         stmts: list[Sql | CopyIn] = [
+            # The store lock exclusive (`_locks`): no batch write holds a key or row lock
+            # meanwhile, so the load's row locks cannot close a cycle with one.
+            Sql(LOCK_STORE_EXCLUSIVE, store_lock_params(self.schema)),
             Sql(
                 "CREATE TEMP TABLE lghm_stage_items (scope text, ns text, key text, value text, "
                 "ttl float8, txt text) ON COMMIT DROP"
@@ -1335,10 +1349,6 @@ class BasePgVectorStore:
             if len(rows) < batch_size:
                 return total
 
-
-# Class id of the per-key advisory locks of the write statement (`_write_query`): the two-int
-# lock space, apart from the migrations' bigint locks. "lghm" in ASCII.
-KEY_LOCK_CLASS = 0x6C67686D
 
 # Table size from the planner's statistics, and the HNSW index's build settings (one pass over
 # its reloptions; NULL when the index does not say).
