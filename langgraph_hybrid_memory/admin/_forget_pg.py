@@ -13,6 +13,7 @@ from langgraph_hybrid_memory._quality_schema import erase_user_pg
 from langgraph_hybrid_memory.admin._context import AdminContext
 from langgraph_hybrid_memory.admin._forget_plan import USERS, Plan, value_hashes
 from langgraph_hybrid_memory.checkpoint import base as cp
+from langgraph_hybrid_memory.store._locks import LOCK_STORE_EXCLUSIVE, store_lock_params
 from langgraph_hybrid_memory.store._schema import DEFAULT_SCOPE_DEPTH
 from langgraph_hybrid_memory.store._sqlfilter import scope_of
 
@@ -178,6 +179,11 @@ def pg_apply(
         return
     now = time.time()
     with conn.transaction():
+        if present["items"]:
+            # First, the store lock exclusive (`store._locks`): no batch write holds a key or
+            # row lock of the store meanwhile, so deleting the user's rows (one lock each,
+            # in scan order) cannot close a cycle with a concurrent write of the same keys.
+            conn.execute(LOCK_STORE_EXCLUSIVE, store_lock_params(s))
         # Duplicates merged by dedup (they hold the user's memories), access counts, query log.
         rep.update(erase_user_pg(conn, s, plan.user, dry_run=False))
         if present["checkpoints"]:

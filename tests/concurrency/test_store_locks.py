@@ -188,3 +188,72 @@ def test_worker_in_process_smoke(pg_url: str) -> None:
     pool.close()
     out = run_worker(pg_url, 2, 5, 1)
     assert out == {"ok": 10, "errors": []}
+
+
+def _deadlocks(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_bulk_put_and_forget_never_deadlock_with_batch_writes(pg_url: str, tmp_path: Any) -> None:
+    # bulk_put and forget write a user's rows by the hundred (in key and scan order) while
+    # threads write the same keys in multi-key batches (hash order): the store lock
+    # (`store._locks`) orders them. PostgreSQL's own deadlock counter must stay at 0: our
+    # retries would hide a deadlock from the callers, not from it.
+    from langgraph_hybrid_memory import MemoryConfig, admin
+
+    store, pool = _store(pg_url, 6)
+    ns = ("users", "u1", "m")
+    keys = [f"k{i}" for i in range(200)]
+    before = _deadlocks(pg_url)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer(seed: int) -> None:
+        import random
+
+        rng = random.Random(seed)
+        while not stop.is_set():
+            try:
+                picked = rng.sample(keys, 4)
+                store.batch(
+                    [PutOp(ns, k, None if rng.random() < 0.2 else {"text": k}) for k in picked]
+                )
+            except BaseException as exc:
+                errors.append(exc)
+
+    def bulk() -> None:
+        for n in range(8):
+            try:
+                order = keys if n % 2 else keys[::-1]
+                store.bulk_put(PutOp(ns, k, {"text": f"bulk {n} {k}"}) for k in order)
+            except BaseException as exc:
+                errors.append(exc)
+
+    def forget() -> None:
+        cfg = MemoryConfig(
+            memory_type="postgres", database_url=pg_url, data_dir=tmp_path, embeddings="none"
+        )
+        with admin.AdminContext(cfg) as ctx:
+            for _ in range(8):
+                try:
+                    admin.forget_user(ctx, "u1")
+                except BaseException as exc:
+                    errors.append(exc)
+
+    writers = [threading.Thread(target=writer, args=(s,)) for s in range(3)]
+    others = [threading.Thread(target=bulk), threading.Thread(target=forget)]
+    for t in writers + others:
+        t.start()
+    for t in others:
+        t.join(timeout=120)
+    stop.set()
+    for t in writers:
+        t.join(timeout=60)
+    pool.close()
+    assert errors == []
+    assert _deadlocks(pg_url) == before

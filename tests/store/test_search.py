@@ -357,3 +357,36 @@ def test_hnsw_settings_in_the_statement_reach_the_index_scan(pg_url: str) -> Non
         assert len(conn.execute(knobbed, args).fetchall()) == 20
         # Nothing leaks into the session.
         assert conn.execute("SHOW hnsw.iterative_scan").fetchone() == {"hnsw.iterative_scan": "off"}
+
+
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+async def test_a_batch_of_many_searches_answers_each_as_alone(
+    make_store: MakeStore, fake_embeddings: FakeEmbeddings, mode: str
+) -> None:
+    # Searches of one shape in one batch share one statement (`store.base._lockstep`); each
+    # must still get exactly its own page, in its own order, as when it runs alone.
+    s = await make_store(index=_index(fake_embeddings, search_mode=mode))
+    words = ["tea", "coffee", "cat", "bike"]
+    await s.batch(
+        [
+            PutOp(("users", f"u{i % 5}", "m"), f"k{i}", {"text": f"{words[i % 4]} {i}", "n": i})
+            for i in range(60)
+        ]
+    )
+    ops = [
+        SearchOp(
+            ("users", f"u{i % 5}") if i % 3 else ("users",),
+            {"n": {"$gte": i}} if i % 4 == 1 else None,
+            limit=1 + i % 4,
+            offset=i % 3,
+            query=words[i % 4] if i % 2 else None,
+        )
+        for i in range(40)
+    ]
+    together = await s.batch(ops)
+    for op, hits in zip(ops, together, strict=True):
+        alone = (await s.batch([op]))[0]
+        assert [(h.namespace, h.key, h.score) for h in hits] == [
+            (h.namespace, h.key, h.score) for h in alone
+        ]
+    assert sum(map(len, together)) >= 40  # the pages are not empty
