@@ -753,6 +753,16 @@ class HybridSaver(BaseHybridSaver):
         ):
             return False
         if self.replicator.looks_unreachable():
+            # The breaker is open: a graph step does not wait for a server known to be down
+            # (a thread new here has no copy anywhere we can reach; it starts fresh locally).
+            logger.debug(
+                "thread_hydration_skipped",
+                extra={
+                    "event": "thread_hydration_skipped",
+                    "thread_id": thread_id,
+                    "detail": "PostgreSQL known unreachable (circuit breaker open)",
+                },
+            )
             return False
         try:
             with self.replicator.connection() as pg:

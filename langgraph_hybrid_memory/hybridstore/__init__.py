@@ -35,6 +35,7 @@ from psycopg_pool import ConnectionPool
 
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._migrations import run_migrations
+from langgraph_hybrid_memory._breaker import is_connection_error
 from langgraph_hybrid_memory._outage import note_down
 from langgraph_hybrid_memory._outbox import (
     DEFAULT_CLOSE_TIMEOUT,
@@ -172,7 +173,10 @@ class HybridStore(ValidatingStore):
             deletes within a round trip. ``"cache_age"``: no LISTEN connection (e.g. behind a
             transaction-mode pooler, which does not deliver notices); the cache is as fresh
             as ``cache_max_age``. Started by `setup`.
-        retry_interval: Seconds reads skip PostgreSQL after it failed (then they try again).
+        retry_interval: Seconds between the LISTEN connection's reconnect attempts while
+            PostgreSQL is down. Reads and writes skip PostgreSQL while the server's circuit
+            breaker is open (after a connection failure, until the replicator's probe or a
+            call succeeds) instead of waiting for a connection.
         refresh_limit: Most items one cache refresh or `warm` copies.
         tombstone_retention: Seconds a delete's tombstone is kept (default 30 days; `sweep_ttl`
             drops older ones). A put replayed later than this after a delete it predates is no
@@ -262,6 +266,9 @@ class HybridStore(ValidatingStore):
             schema=schema,
             scope_depth=scope_depth,
         )
+        # The cache answers when PostgreSQL is down: a refused connection falls back at once
+        # instead of after the pool timeout (`_pg.borrow`).
+        self.remote._fail_fast = True
         local_index: dict[str, Any] | None = None
         if index is not None:
             local_index = {k: index_dict[k] for k in _LOCAL_INDEX_KEYS if k in index_dict}
@@ -422,8 +429,9 @@ class HybridStore(ValidatingStore):
     # -- PostgreSQL health -------------------------------------------------------------------
 
     def _remote_usable(self) -> bool:
-        with self._state_lock:
-            return self._down_at is None or time.time() - self._down_at >= self.retry_interval
+        # The server's circuit breaker, shared with the saver and the replicator: open after
+        # any part saw a connection failure, closed by the replicator's probe or a success.
+        return self.replicator.breaker.allows()
 
     def _mark_down(self, exc: BaseException) -> None:
         error = redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:500]
@@ -431,6 +439,8 @@ class HybridStore(ValidatingStore):
             was_up = self._down_at is None
             self._down_at = time.time()
             self._last_error = error
+        if not isinstance(exc, psycopg.Error) or is_connection_error(exc):
+            self.replicator.breaker.trip(error)
         if was_up:
             # The one readable warning of an outage is shared with the saver and the
             # replicator (`_outage`): whoever notices first says it.
@@ -448,6 +458,7 @@ class HybridStore(ValidatingStore):
         with self._state_lock:
             was_down = self._down_at is not None
             self._down_at = None
+        self.replicator.breaker.reset()
         if was_down:
             logger.debug("store_recovered", extra={"event": "store_recovered"})
 
