@@ -596,6 +596,9 @@ class Replicator:
         self._stats = _Stats()
         self._stats_lock = threading.Lock()
         self._wake = threading.Event()
+        # Cuts a failure backoff short: set by close() and by flush(), whose caller is waiting
+        # for PostgreSQL now (so a restarted server is used at once, not after the backoff).
+        self._nudge = threading.Event()
         self._stopping = threading.Event()
         self._flushed = threading.Condition()
         # put -> PostgreSQL commit delay of recently flushed entries (seconds), for benchmarks
@@ -660,6 +663,7 @@ class Replicator:
             drained = False
         self._stopping.set()
         self._wake.set()
+        self._nudge.set()
         # The whole close stays within `timeout`: a flusher stuck in a connection attempt is
         # not waited for beyond it (it is a daemon thread and stops at its next check).
         if self._thread is not None:
@@ -790,6 +794,7 @@ class Replicator:
                 self._flush_once(raise_errors=False)
             else:
                 self._wake.set()
+                self._nudge.set()
             with self._flushed:
                 wait = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
                 if wait <= 0:
@@ -829,8 +834,9 @@ class Replicator:
                 sent = self._flush_once(raise_errors=False)
                 if sent == 0 and self.breaker.is_open and not self._probe():
                     sent = None  # nothing to send, but PostgreSQL is still down: keep probing
-                if sent is None:  # failed: back off, but wake early on close
-                    self._stopping.wait(backoff)
+                if sent is None:  # failed: back off, but wake early on close or a flush()
+                    self._nudge.wait(backoff)
+                    self._nudge.clear()
                     cap = self.backoff_max
                     if self.breaker.is_open:
                         cap = min(cap, MAX_PROBE_INTERVAL)
