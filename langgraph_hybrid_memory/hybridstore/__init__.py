@@ -33,9 +33,9 @@ from psycopg import Connection, Cursor, sql
 from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool
 
+from langgraph_hybrid_memory._breaker import is_connection_error
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._migrations import run_migrations
-from langgraph_hybrid_memory._breaker import is_connection_error
 from langgraph_hybrid_memory._outage import note_down
 from langgraph_hybrid_memory._outbox import (
     DEFAULT_CLOSE_TIMEOUT,
