@@ -7,6 +7,7 @@ and merging live in `langgraph_hybrid_memory.hybridstore.base`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -46,6 +47,7 @@ from langgraph_hybrid_memory._outbox import (
 )
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
+from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory._validation import ValidatingStore, resolve_limits
 from langgraph_hybrid_memory.errors import ConfigError
 from langgraph_hybrid_memory.hybridstore import base as hb
@@ -60,6 +62,7 @@ from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.localstore import base as lb
 from langgraph_hybrid_memory.store import PgVectorStore
 from langgraph_hybrid_memory.store._common import resolve_embeddings_spec
+from langgraph_hybrid_memory.store._common import sweep_interval_minutes as _sweep_interval
 from langgraph_hybrid_memory.store._config import (
     PgVectorIndexConfig,
     PgVectorTTLConfig,
@@ -302,6 +305,12 @@ class HybridStore(ValidatingStore):
         self._generation = 0
         self._persist_failing = False
         self._closed = False
+        # The base class's sweep, also for the async subclass (whose `sweep_ttl` is a coroutine).
+        self._ttl_sweeper = SweeperThread(
+            lambda: HybridStore.sweep_ttl(self),
+            name="lghm-hybrid-ttl-sweeper",
+            label="hybrid store",
+        )
         self.replicator.register(
             hb.STORE_KINDS,
             self._replay,
@@ -411,6 +420,7 @@ class HybridStore(ValidatingStore):
         if self._listener is not None:
             self._listener.release(self._listen_token)
         self.remote.stop_ttl_sweeper()
+        self._ttl_sweeper.stop(timeout=self.close_timeout)
         self.flush_usage()
         left = self.replicator.release(timeout=self.close_timeout)
         self.local.close()
@@ -879,6 +889,22 @@ class HybridStore(ValidatingStore):
         return [out[t] for t in texts]
 
     # -- TTL and status ----------------------------------------------------------------------
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Run `sweep_ttl` every interval in a daemon thread, as langgraph's `PostgresStore`
+        (no-op without a ``ttl`` config; idempotent; stopped by `close`). Returns a future that
+        completes when the sweeper stops."""
+        if self.ttl_config is None:
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            done.set_result(None)
+            return done
+        return self._ttl_sweeper.start(_sweep_interval(self.ttl_config, sweep_interval_minutes))
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the background sweeper; True if it stopped within `timeout` seconds."""
+        return self._ttl_sweeper.stop(timeout)
 
     def sweep_ttl(self) -> int:
         """Delete expired items in both tiers; return how many distinct items were swept
