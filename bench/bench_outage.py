@@ -8,7 +8,8 @@ that the script stops and starts:
   reconnection backs off meanwhile), the server starts, time of the first op after it;
 * ``hybrid_new_thread_down``: hybrid `open_memory`, PostgreSQL stopped, time of the first
   ``invoke`` of a new thread (the hydration probe used to wait the 5 s pool timeout);
-* ``close_down``: the same memory's ``close()`` with PostgreSQL still down (``MEMORY_CLOSE_TIMEOUT``).
+* ``close_down``: the same memory's ``close()`` with PostgreSQL still down
+  (bounded by ``MEMORY_CLOSE_TIMEOUT``).
 
 The first two run for `PgVectorStore` and `AsyncPgVectorStore` (pools from ``_pg.make_pool``)
 and, side by side, langgraph's `PostgresStore` and `PostgresSaver` on a plain psycopg_pool
