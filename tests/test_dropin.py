@@ -88,3 +88,19 @@ def test_known_differences_name_real_methods() -> None:
     names = {o.__name__: o for o, _ in PAIRS}
     for cls_name, method in KNOWN:
         assert cls_name in names and hasattr(names[cls_name], method), (cls_name, method)
+
+
+async def test_hybrid_store_ttl_sweeper_starts_once_and_stops(pg_url: str, tmp_path: Any) -> None:
+    """The methods the drop-in test found missing work as langgraph's: idempotent start."""
+    ttl: Any = {"default_ttl": 1.0, "sweep_interval_minutes": 1.0}
+    with lghm.HybridStore(tmp_path / "a.sqlite", pg_url, ttl=ttl) as store:
+        store.setup()
+        first = store.start_ttl_sweeper()
+        assert store.start_ttl_sweeper() is first
+        assert store.stop_ttl_sweeper(timeout=5)
+    async with lghm.AsyncHybridStore.from_conn_string(tmp_path / "b.sqlite", pg_url, ttl=ttl) as a:
+        await a.setup()
+        running = await a.start_ttl_sweeper()
+        assert not running.done()
+        assert await a.sweep_ttl() == 0
+        assert await a.stop_ttl_sweeper(timeout=5)
