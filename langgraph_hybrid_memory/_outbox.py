@@ -60,8 +60,9 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from langgraph_hybrid_memory._breaker import breaker_for, is_connection_error
 from langgraph_hybrid_memory._outage import note_down, note_up, server_label
-from langgraph_hybrid_memory._pg import make_pool
+from langgraph_hybrid_memory._pg import borrow, make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB
 from langgraph_hybrid_memory.errors import ConfigError, FlushTimeoutError, OutboxFullError
 
@@ -105,6 +106,11 @@ DEFAULT_BACKOFF_INITIAL = 0.1
 DEFAULT_BACKOFF_MAX = 30.0
 DEFAULT_MAX_ATTEMPTS = 20
 DEFAULT_CONNECT_TIMEOUT = 5.0
+# While PostgreSQL is unreachable the flusher is the breaker's background probe (see
+# `_breaker`): its retries back off to at most this, so the step path goes back to PostgreSQL
+# within a few seconds of its return. A refused connection costs milliseconds.
+MAX_PROBE_INTERVAL = 5.0
+PROBE_SQL = "SELECT 1"
 # How long `close` tries to drain the outbox. Short: what is left is durable in the local file
 # and sent by the next start, so a long wait only delays a shutdown while PostgreSQL is down.
 DEFAULT_CLOSE_TIMEOUT = 5.0
@@ -541,6 +547,8 @@ class Replicator:
         self.db = db
         self.server = server_label(_conninfo_of(target))
         """Which PostgreSQL this sends to, without the password (for the outage log lines)."""
+        self.breaker = breaker_for(self.server)
+        """Open while this server is known unreachable: step-path calls skip it (`_breaker`)."""
         self.outbox = Outbox(db, max_entries=max_entries, full_timeout=full_timeout)
         self.outbox.setup()
         self.batch_size = batch_size
@@ -588,6 +596,9 @@ class Replicator:
         self._stats = _Stats()
         self._stats_lock = threading.Lock()
         self._wake = threading.Event()
+        # Cuts a failure backoff short: set by close() and by flush(), whose caller is waiting
+        # for PostgreSQL now (so a restarted server is used at once, not after the backoff).
+        self._nudge = threading.Event()
         self._stopping = threading.Event()
         self._flushed = threading.Condition()
         # put -> PostgreSQL commit delay of recently flushed entries (seconds), for benchmarks
@@ -652,6 +663,7 @@ class Replicator:
             drained = False
         self._stopping.set()
         self._wake.set()
+        self._nudge.set()
         # The whole close stays within `timeout`: a flusher stuck in a connection attempt is
         # not waited for beyond it (it is a daemon thread and stops at its next check).
         if self._thread is not None:
@@ -718,9 +730,13 @@ class Replicator:
 
     @contextmanager
     def connection(self) -> Iterator[Connection[DictRow]]:
-        """A PostgreSQL connection of the target (also used by parts for direct reads)."""
+        """A PostgreSQL connection of the target (also used by parts for direct reads).
+
+        From a pool it fails fast (`_pg.borrow`): a refused connection raises at once rather
+        than after ``connect_timeout``; every caller has a local answer or retries later.
+        """
         if self._pool is not None:
-            with self._pool.connection(timeout=self.connect_timeout) as conn:
+            with borrow(self._pool, self.connect_timeout) as conn:
                 yield conn
         else:
             assert self._conn is not None
@@ -728,21 +744,36 @@ class Replicator:
             with self._conn_lock:
                 yield self._conn
 
-    def looks_unreachable(self, within: float = 30.0) -> bool:
-        """True if the last connection attempt failed less than `within` seconds ago."""
-        with self._stats_lock:
-            return (
-                self._stats.reachable is False
-                and self._stats.last_error_at is not None
-                and time.time() - self._stats.last_error_at < within
-            )
+    def looks_unreachable(self) -> bool:
+        """True while the server's breaker is open: step-path calls skip PostgreSQL (it lets
+        one call through now and then, see `_breaker.Breaker.allows`)."""
+        return not self.breaker.allows()
 
     def note_reachability(self, ok: bool, error: BaseException | None = None) -> None:
+        """Record a remote call's outcome: a success closes the breaker, a connection failure
+        (or ``ok=False`` with no error: the factory's start check) opens it."""
         with self._stats_lock:
-            self._stats.reachable = ok
+            if ok or error is None or is_connection_error(error):
+                self._stats.reachable = ok
             if error is not None:
                 self._stats.last_error = _describe(error)
                 self._stats.last_error_at = time.time()
+        if ok:
+            self.breaker.reset()
+        elif error is None or is_connection_error(error):
+            self.breaker.trip(None if error is None else _describe(error))
+
+    def _probe(self) -> bool:
+        """The breaker's background probe: one trivial query; True if PostgreSQL answered."""
+        try:
+            with self.connection() as conn:
+                conn.execute(PROBE_SQL)
+        except Exception as exc:
+            self.note_reachability(False, exc)
+            return False
+        self.note_reachability(True)
+        note_up(self.server, sent=0, left=self.outbox.depth(), source="replicator")
+        return True
 
     # -- flushing --------------------------------------------------------------------------
 
@@ -763,6 +794,7 @@ class Replicator:
                 self._flush_once(raise_errors=False)
             else:
                 self._wake.set()
+                self._nudge.set()
             with self._flushed:
                 wait = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
                 if wait <= 0:
@@ -800,9 +832,15 @@ class Replicator:
             self._wake.clear()
             while not self._stopping.is_set():
                 sent = self._flush_once(raise_errors=False)
-                if sent is None:  # failed: back off, but wake early on close
-                    self._stopping.wait(backoff)
-                    backoff = min(backoff * 2, self.backoff_max)
+                if sent == 0 and self.breaker.is_open and not self._probe():
+                    sent = None  # nothing to send, but PostgreSQL is still down: keep probing
+                if sent is None:  # failed: back off, but wake early on close or a flush()
+                    self._nudge.wait(backoff)
+                    self._nudge.clear()
+                    cap = self.backoff_max
+                    if self.breaker.is_open:
+                        cap = min(cap, MAX_PROBE_INTERVAL)
+                    backoff = min(backoff * 2, cap)
                     continue
                 backoff = self.backoff_initial
                 if sent == 0:
@@ -884,6 +922,8 @@ class Replicator:
             self._stats.failures_in_a_row += 1
             if connection_problem:
                 self._stats.reachable = False
+        if connection_problem and is_connection_error(exc):
+            self.breaker.trip(description)
         for reg, run in runs:
             if connection_problem:
                 # One readable warning per outage (see `_outage`); each retry at DEBUG.

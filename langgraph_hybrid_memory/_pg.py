@@ -18,6 +18,18 @@ restarted sends a last message and closes). A connection in steady use is lent w
 round trip; one that died in between anyway (a silent network drop within the threshold) fails
 its first statement, and the stores retry that once on a fresh connection
 (`store._common.is_dead_connection`).
+
+Reconnecting after an outage: psycopg_pool retries a failed connection attempt with a backoff
+that doubles from 1 s for up to ``reconnect_timeout`` (5 minutes by default), and a client
+that asks for a connection meanwhile waits for the next scheduled attempt: after an outage of
+half a minute the first operation after the restart waited about 28 s. Our pools give up a
+failed attempt after `POOL_RECONNECT_TIMEOUT_SECONDS` instead; the next borrow starts a fresh
+attempt at once, and a pool that gave up while clients were still waiting starts one for them
+(`_retry_for_waiting_clients`), so a restarted server is used on the first operation.
+
+`borrow` is the fail-fast borrow of the hybrid tier's step path: it returns a connection as
+`ConnectionPool.connection` does, but raises as soon as one of the pool's connection attempts
+failed while it waited, instead of waiting out the pool timeout (see `_breaker`).
 """
 
 from __future__ import annotations
@@ -26,13 +38,14 @@ import itertools
 import select
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, Connection
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from langgraph_hybrid_memory._outage import POOL_NAME_PREFIX, install_pool_log_filter
 from langgraph_hybrid_memory._secrets import scrub_connect_error
@@ -40,8 +53,10 @@ from langgraph_hybrid_memory._secrets import scrub_connect_error
 __all__ = [
     "CONNECTION_KWARGS",
     "IDLE_CHECK_SECONDS",
+    "POOL_RECONNECT_TIMEOUT_SECONDS",
     "acheck_if_idle",
     "aget_connection",
+    "borrow",
     "check_if_idle",
     "get_connection",
     "make_async_pool",
@@ -57,6 +72,16 @@ CONNECTION_KWARGS: dict[str, Any] = {
 # Recycle idle connections well before typical load-balancer idle timeouts (often 350 s or more).
 POOL_MAX_IDLE_SECONDS = 300.0
 POOL_MAX_LIFETIME_SECONDS = 1800.0
+
+POOL_RECONNECT_TIMEOUT_SECONDS = 1.0
+"""How long a pool keeps retrying one failed connection attempt (psycopg_pool's
+``reconnect_timeout``) before giving up; the next borrow retries at once. Measured
+(`bench/bench_outage.py`): with psycopg_pool's default (300 s) the first operation after a
+restart that followed a failed one waited on the backoff (28 s seen; a 3 s pool timeout simply
+failed), with 1 s it took one connection (about 10 ms)."""
+
+# How often the fail-fast borrow looks at the pool's connection errors while it waits.
+BORROW_POLL_SECONDS = 0.05
 
 IDLE_CHECK_SECONDS = 5.0
 """A pooled connection not lent for longer than this is pinged before it is lent again.
@@ -135,6 +160,58 @@ async def aget_connection(conninfo: str, **kwargs: Any) -> AsyncConnection[DictR
     raise scrubbed
 
 
+def _retry_for_waiting_clients(pool: ConnectionPool[Any]) -> None:
+    """Pool ``reconnect_failed=``: the pool gave up an attempt; if clients still wait for a
+    connection, start a new attempt for them (``check()`` grows an empty pool), so a server
+    that is back before their timeout serves them. No client waiting: nothing is retried until
+    the next borrow, so a long outage costs no connection attempts."""
+    if pool.get_stats().get("requests_waiting", 0) and not pool.closed:
+        pool.check()
+
+
+async def _aretry_for_waiting_clients(pool: AsyncConnectionPool[Any]) -> None:
+    """Async twin of `_retry_for_waiting_clients`."""
+    if pool.get_stats().get("requests_waiting", 0) and not pool.closed:
+        await pool.check()
+
+
+@contextmanager
+def borrow(
+    pool: ConnectionPool[Connection[DictRow]], timeout: float
+) -> Iterator[Connection[DictRow]]:
+    """A connection of `pool`, failing fast when PostgreSQL refuses connections.
+
+    Waits for a connection in short slices; as soon as the pool recorded a failed connection
+    attempt since the call began, raises `PoolTimeout` (an ``OperationalError``) instead of
+    waiting out `timeout`. A refused connection is answered in milliseconds; waiting the pool
+    timeout for it is what made a hybrid step take 5 s while PostgreSQL was down.
+
+    Raises:
+        PoolTimeout: no connection within `timeout`, or a connection attempt failed meanwhile.
+    """
+    deadline = time.monotonic() + timeout
+    errors = pool.get_stats().get("connections_errors", 0)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PoolTimeout(f"couldn't get a connection after {timeout:.2f} sec")
+        try:
+            conn = pool.getconn(timeout=min(BORROW_POLL_SECONDS, left))
+            break
+        except PoolTimeout:
+            # `!=`, not `>`: someone may have reset the counters with pop_stats().
+            if pool.get_stats().get("connections_errors", 0) != errors:
+                raise PoolTimeout(
+                    f"PostgreSQL refused a new connection for pool {pool.name!r}; not waiting "
+                    f"the {timeout:.1f} s pool timeout"
+                ) from None
+    try:
+        with conn:
+            yield conn
+    finally:
+        pool.putconn(conn)
+
+
 _pool_numbers = itertools.count(1)
 
 
@@ -177,6 +254,8 @@ def make_pool(
         name=_pool_name(name),
         open=open,
         timeout=timeout,
+        reconnect_timeout=POOL_RECONNECT_TIMEOUT_SECONDS,
+        reconnect_failed=_retry_for_waiting_clients,
     )
 
 
@@ -202,4 +281,6 @@ def make_async_pool(
         max_lifetime=POOL_MAX_LIFETIME_SECONDS,
         name=_pool_name(name),
         open=False,
+        reconnect_timeout=POOL_RECONNECT_TIMEOUT_SECONDS,
+        reconnect_failed=_aretry_for_waiting_clients,
     )

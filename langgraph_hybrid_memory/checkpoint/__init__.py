@@ -23,6 +23,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.constants import TASKS
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 
@@ -448,6 +449,19 @@ class HybridSaver(BaseHybridSaver):
             keys = b.keys_json((r[0], r[1], r[2]) for r in rows)
             blob_rows = conn.execute(b.LOCAL_SELECT_BLOBS_FOR_KEYS, (keys,)).fetchall()
             write_rows = conn.execute(b.LOCAL_SELECT_WRITES_FOR_KEYS, (keys,)).fetchall()
+            # Checkpoints from langgraph before format 4 keep their sends as the parent's
+            # TASKS writes; read them as PostgresSaver does, so both tiers agree.
+            parents = sorted({(r[0], r[3]) for r in rows if b.needs_pending_sends(r)})
+            send_rows = (
+                conn.execute(
+                    b.LOCAL_SELECT_PENDING_SENDS, (b.dump_json([list(p) for p in parents]), TASKS)
+                ).fetchall()
+                if parents
+                else []
+            )
+        sends: dict[tuple[str, str], builtins.list[Any]] = {}
+        for t, cid, typ, blob in send_rows:
+            sends.setdefault((t, cid), []).append(self.serde.loads_typed((typ, blob)))
         blobs: dict[tuple[str, str, str], dict[str, Any]] = {}
         for t, ns, cid, channel, typ, blob in blob_rows:
             if typ == "empty":
@@ -459,14 +473,19 @@ class HybridSaver(BaseHybridSaver):
             writes.setdefault((t, ns, cid), []).append(
                 (task_path, task_id, idx, (task_id, channel, value))
             )
-        return [
-            b.build_tuple(
+        tuples = []
+        for r in rows:
+            tup = b.build_tuple(
                 r,
                 blobs.get((r[0], r[1], r[2]), {}),
                 b.sort_writes(writes.get((r[0], r[1], r[2]), [])),
             )
-            for r in rows
-        ]
+            if r[3] and (r[0], r[3]) in sends and b.needs_pending_sends(r):
+                b.migrate_pending_sends(
+                    tup.checkpoint, sends[(r[0], r[3])], self.get_next_version(None, None)
+                )
+            tuples.append(tup)
+        return tuples
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -772,6 +791,16 @@ class HybridSaver(BaseHybridSaver):
         ):
             return False
         if self.replicator.looks_unreachable():
+            # The breaker is open: a graph step does not wait for a server known to be down
+            # (a thread new here has no copy anywhere we can reach; it starts fresh locally).
+            logger.debug(
+                "thread_hydration_skipped",
+                extra={
+                    "event": "thread_hydration_skipped",
+                    "thread_id": thread_id,
+                    "detail": "PostgreSQL known unreachable (circuit breaker open)",
+                },
+            )
             return False
         try:
             with self.replicator.connection() as pg:

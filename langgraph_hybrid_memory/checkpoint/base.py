@@ -40,6 +40,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres.base import MIGRATIONS as POSTGRES_SAVER_MIGRATIONS
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
+from langgraph.constants import TASKS
 
 from langgraph_hybrid_memory._migrations import Migration
 
@@ -268,6 +269,18 @@ JOIN lghm_checkpoint_writes AS w
     ON w.thread_id = json_extract(k.value, '$[0]')
     AND w.checkpoint_ns = json_extract(k.value, '$[1]')
     AND w.checkpoint_id = json_extract(k.value, '$[2]')
+"""
+# Pending sends of older checkpoints (format v < 4): the TASKS writes of their parents, in
+# PostgresSaver's order (SELECT_PENDING_SENDS_SQL: task_path, task_id, idx; like it, any
+# namespace). Keys are [thread_id, parent_checkpoint_id] pairs in one JSON parameter.
+LOCAL_SELECT_PENDING_SENDS = """
+SELECT w.thread_id, w.checkpoint_id, w.type, w.blob
+FROM json_each(?) AS k
+JOIN lghm_checkpoint_writes AS w
+    ON w.thread_id = json_extract(k.value, '$[0]')
+    AND w.checkpoint_id = json_extract(k.value, '$[1]')
+WHERE w.channel = ?
+ORDER BY w.thread_id, w.checkpoint_id, w.task_path, w.task_id, w.idx
 """
 # Rows the flusher sends, read at flush time for a whole batch in one query per table (a row
 # deleted locally meanwhile is simply not sent: its delete entry follows in the same stream).
@@ -732,6 +745,25 @@ def build_tuple(
         ),
         pending_writes=writes,
     )
+
+
+def needs_pending_sends(row: Sequence[Any]) -> bool:
+    """Whether a local checkpoint row predates format 4 and has a parent, so its parent's
+    TASKS writes belong in its ``channel_values`` (as `PostgresSaver` reads it)."""
+    if not row[3]:
+        return False
+    version = json.loads(row[4]).get("v", 4)
+    return isinstance(version, int) and version < 4
+
+
+def migrate_pending_sends(checkpoint: Any, sends: list[Any], next_version: Any) -> None:
+    """`PostgresSaver._migrate_pending_sends` on a loaded checkpoint: the parent's sends
+    become the TASKS channel's value, at the checkpoint's highest version."""
+    if not sends:
+        return
+    checkpoint["channel_values"][TASKS] = sends
+    versions = checkpoint["channel_versions"]
+    versions[TASKS] = max(versions.values()) if versions else next_version
 
 
 def sort_writes(rows: Iterable[tuple[str, str, int, tuple[str, str, Any]]]) -> list[Any]:

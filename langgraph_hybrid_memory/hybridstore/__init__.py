@@ -7,6 +7,7 @@ and merging live in `langgraph_hybrid_memory.hybridstore.base`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from psycopg import Connection, Cursor, sql
 from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool
 
+from langgraph_hybrid_memory._breaker import is_connection_error
 from langgraph_hybrid_memory._embeddings import text_hash
 from langgraph_hybrid_memory._migrations import run_migrations
 from langgraph_hybrid_memory._outage import note_down
@@ -45,6 +47,7 @@ from langgraph_hybrid_memory._outbox import (
 )
 from langgraph_hybrid_memory._pg import make_pool
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
+from langgraph_hybrid_memory._sweeper import SweeperThread
 from langgraph_hybrid_memory._validation import ValidatingStore, resolve_limits
 from langgraph_hybrid_memory.errors import ConfigError
 from langgraph_hybrid_memory.hybridstore import base as hb
@@ -59,6 +62,7 @@ from langgraph_hybrid_memory.localstore import LocalStore
 from langgraph_hybrid_memory.localstore import base as lb
 from langgraph_hybrid_memory.store import PgVectorStore
 from langgraph_hybrid_memory.store._common import resolve_embeddings_spec
+from langgraph_hybrid_memory.store._common import sweep_interval_minutes as _sweep_interval
 from langgraph_hybrid_memory.store._config import (
     PgVectorIndexConfig,
     PgVectorTTLConfig,
@@ -172,7 +176,10 @@ class HybridStore(ValidatingStore):
             deletes within a round trip. ``"cache_age"``: no LISTEN connection (e.g. behind a
             transaction-mode pooler, which does not deliver notices); the cache is as fresh
             as ``cache_max_age``. Started by `setup`.
-        retry_interval: Seconds reads skip PostgreSQL after it failed (then they try again).
+        retry_interval: Seconds between the LISTEN connection's reconnect attempts while
+            PostgreSQL is down. Reads and writes skip PostgreSQL while the server's circuit
+            breaker is open (after a connection failure, until the replicator's probe or a
+            call succeeds) instead of waiting for a connection.
         refresh_limit: Most items one cache refresh or `warm` copies.
         tombstone_retention: Seconds a delete's tombstone is kept (default 30 days; `sweep_ttl`
             drops older ones). A put replayed later than this after a delete it predates is no
@@ -262,6 +269,9 @@ class HybridStore(ValidatingStore):
             schema=schema,
             scope_depth=scope_depth,
         )
+        # The cache answers when PostgreSQL is down: a refused connection falls back at once
+        # instead of after the pool timeout (`_pg.borrow`).
+        self.remote._fail_fast = True
         local_index: dict[str, Any] | None = None
         if index is not None:
             local_index = {k: index_dict[k] for k in _LOCAL_INDEX_KEYS if k in index_dict}
@@ -295,6 +305,12 @@ class HybridStore(ValidatingStore):
         self._generation = 0
         self._persist_failing = False
         self._closed = False
+        # The base class's sweep, also for the async subclass (whose `sweep_ttl` is a coroutine).
+        self._ttl_sweeper = SweeperThread(
+            lambda: HybridStore.sweep_ttl(self),
+            name="lghm-hybrid-ttl-sweeper",
+            label="hybrid store",
+        )
         self.replicator.register(
             hb.STORE_KINDS,
             self._replay,
@@ -404,6 +420,7 @@ class HybridStore(ValidatingStore):
         if self._listener is not None:
             self._listener.release(self._listen_token)
         self.remote.stop_ttl_sweeper()
+        self._ttl_sweeper.stop(timeout=self.close_timeout)
         self.flush_usage()
         left = self.replicator.release(timeout=self.close_timeout)
         self.local.close()
@@ -422,8 +439,9 @@ class HybridStore(ValidatingStore):
     # -- PostgreSQL health -------------------------------------------------------------------
 
     def _remote_usable(self) -> bool:
-        with self._state_lock:
-            return self._down_at is None or time.time() - self._down_at >= self.retry_interval
+        # The server's circuit breaker, shared with the saver and the replicator: open after
+        # any part saw a connection failure, closed by the replicator's probe or a success.
+        return self.replicator.breaker.allows()
 
     def _mark_down(self, exc: BaseException) -> None:
         error = redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:500]
@@ -431,6 +449,8 @@ class HybridStore(ValidatingStore):
             was_up = self._down_at is None
             self._down_at = time.time()
             self._last_error = error
+        if not isinstance(exc, psycopg.Error) or is_connection_error(exc):
+            self.replicator.breaker.trip(error)
         if was_up:
             # The one readable warning of an outage is shared with the saver and the
             # replicator (`_outage`): whoever notices first says it.
@@ -448,6 +468,7 @@ class HybridStore(ValidatingStore):
         with self._state_lock:
             was_down = self._down_at is not None
             self._down_at = None
+        self.replicator.breaker.reset()
         if was_down:
             logger.debug("store_recovered", extra={"event": "store_recovered"})
 
@@ -868,6 +889,22 @@ class HybridStore(ValidatingStore):
         return [out[t] for t in texts]
 
     # -- TTL and status ----------------------------------------------------------------------
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Run `sweep_ttl` every interval in a daemon thread, as langgraph's `PostgresStore`
+        (no-op without a ``ttl`` config; idempotent; stopped by `close`). Returns a future that
+        completes when the sweeper stops."""
+        if self.ttl_config is None:
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            done.set_result(None)
+            return done
+        return self._ttl_sweeper.start(_sweep_interval(self.ttl_config, sweep_interval_minutes))
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the background sweeper; True if it stopped within `timeout` seconds."""
+        return self._ttl_sweeper.stop(timeout)
 
     def sweep_ttl(self) -> int:
         """Delete expired items in both tiers; return how many distinct items were swept

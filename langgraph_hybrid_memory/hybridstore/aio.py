@@ -98,9 +98,25 @@ class AsyncHybridStore(HybridStore):
         """Async `flush`."""
         await asyncio.to_thread(self.flush, timeout)
 
+    async def sweep_ttl(self) -> int:  # type: ignore[override]
+        """Delete expired items in both tiers (a coroutine, as langgraph's
+        `AsyncPostgresStore.sweep_ttl`)."""
+        return await asyncio.to_thread(HybridStore.sweep_ttl, self)
+
     async def asweep_ttl(self) -> int:
-        """Async `sweep_ttl`."""
-        return await asyncio.to_thread(self.sweep_ttl)
+        """Async `sweep_ttl` (kept for existing callers)."""
+        return await asyncio.to_thread(HybridStore.sweep_ttl, self)
+
+    async def start_ttl_sweeper(  # type: ignore[override]
+        self, sweep_interval_minutes: float | None = None
+    ) -> asyncio.Future[None]:
+        """Start the background sweeper (a coroutine, as `AsyncPostgresStore`'s; idempotent).
+        Returns a future that completes when it stops."""
+        return asyncio.wrap_future(HybridStore.start_ttl_sweeper(self, sweep_interval_minutes))
+
+    async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """Stop the background sweeper; True if it stopped within `timeout` seconds."""
+        return await asyncio.to_thread(HybridStore.stop_ttl_sweeper, self, timeout)
 
     async def aclose(self) -> int | None:
         """Async `close` (returns the outbox entries left for the next start)."""

@@ -21,7 +21,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from langgraph_hybrid_memory._migrations import run_migrations
-from langgraph_hybrid_memory._pg import make_pool
+from langgraph_hybrid_memory._pg import borrow, make_pool
 from langgraph_hybrid_memory._quality_schema import QUALITY_MIGRATIONS_TABLE, QUALITY_PG_MIGRATIONS
 from langgraph_hybrid_memory._replica import (
     CURRENT_LSN,
@@ -228,9 +228,17 @@ class PgVectorStore(BasePgVectorStore, ValidatingStore):
 
     # -- driving plans -----------------------------------------------------------------------
 
+    # Set by a part with a local fallback (HybridStore): borrow fails fast when PostgreSQL
+    # refuses connections rather than waiting out the pool timeout.
+    _fail_fast = False
+
     @contextmanager
     def _borrow(self, target: SyncConn) -> Iterator[Connection[DictRow]]:
         if isinstance(target, ConnectionPool):
+            if self._fail_fast:
+                with borrow(target, target.timeout) as conn:
+                    yield conn
+                return
             with target.connection() as conn:
                 yield conn
         else:
