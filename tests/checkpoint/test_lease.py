@@ -3,6 +3,7 @@ stale holder's flush, re-hydration of a stale local copy, and offline work kept 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import operator
 import threading
@@ -53,7 +54,7 @@ def _assert_linear(saver: HybridSaver, thread: str) -> None:
     """Each root checkpoint's parent is the previous one (no fork)."""
     tuples = list(saver.list({"configurable": {"thread_id": thread, "checkpoint_ns": ""}}))
     tuples.reverse()
-    for prev, cur in zip(tuples, tuples[1:], strict=False):
+    for prev, cur in itertools.pairwise(tuples):
         assert cur.parent_config is not None
         assert (
             cur.parent_config["configurable"]["checkpoint_id"]
@@ -196,3 +197,31 @@ def test_stale_holder_flush_is_fenced_kept_as_branch_and_rehydrated(
         a.close()
         held.release()
         db.close()
+
+
+def test_lease_wait_from_the_environment_reaches_the_factory_saver(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from langgraph_hybrid_memory import MemoryConfig, open_memory
+    from langgraph_hybrid_memory._config import DEFAULT_LEASE_WAIT
+    from langgraph_hybrid_memory.checkpoint import _lease
+    from langgraph_hybrid_memory.errors import ConfigError
+
+    assert DEFAULT_LEASE_WAIT == _lease.DEFAULT_LEASE_WAIT
+    cfg = MemoryConfig.from_env(
+        {"MEMORY_LEASE_WAIT": "2.5"},
+        memory_type="hybrid",
+        data_dir=tmp_path,
+        database_url=pg_url,
+        embeddings="none",
+    )
+    assert cfg.lease_wait == 2.5
+    with pytest.raises(ConfigError, match="MEMORY_LEASE_WAIT"):
+        MemoryConfig.from_env({"MEMORY_LEASE_WAIT": "soon"}, memory_type="hybrid")
+    with open_memory(cfg) as memory:
+        saver = memory.checkpointer
+        assert isinstance(saver, HybridSaver) and saver.leases is not None
+        assert saver.leases.wait == 2.5
+        status = memory.status()
+        assert status["thread_conflicts"] == 0
+        assert status["checkpointer_status"]["leases_held"] == 0
