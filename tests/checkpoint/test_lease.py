@@ -225,3 +225,49 @@ def test_lease_wait_from_the_environment_reaches_the_factory_saver(
         status = memory.status()
         assert status["thread_conflicts"] == 0
         assert status["checkpointer_status"]["leases_held"] == 0
+
+
+def test_lease_expiry_during_outage_with_takeover_keeps_offline_branch(
+    tmp_path: Path, private_pg: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = private_pg.url
+    # A's flusher backs off for long after a failure, so B takes over before A resends.
+    a = HybridSaver(
+        tmp_path / "a.sqlite",
+        url,
+        lease_ttl=1.0,
+        lease_idle=60,
+        connect_timeout=1,
+        backoff_initial=60,
+        close_timeout=1,
+    )
+    try:
+        a.setup()
+        _turn(a, "out", "a0")
+        a.flush(timeout=30)
+        private_pg.stop()
+        # PostgreSQL unreachable: A keeps working locally under its lease's epoch.
+        assert _turn(a, "out", "a1-offline") == ["a0", "a1-offline"]
+        private_pg.start()
+        time.sleep(1.5)  # A's lease lapses in PostgreSQL (A could not renew it)
+        with HybridSaver.from_conn_string(tmp_path / "b.sqlite", url, **FAST) as b:
+            assert _turn(b, "out", "b2") == ["a0", "b2"]  # B took over from PostgreSQL's state
+            b.flush(timeout=30)
+    finally:
+        left = a.close()  # A's offline entries stay in its outbox (backoff): sent at next start
+    assert left
+    with HybridSaver.from_conn_string(tmp_path / "a.sqlite", url, **FAST) as a2:
+        a2.flush(timeout=30)  # fenced by epoch: kept as a branch, reported
+        assert a2.status()["thread_conflicts"] == 1 and a2.status()["dead_letters"] == 0
+        events = [r for r in caplog.records if getattr(r, "event", "") == "thread_conflict"]
+        assert len(events) == 1 and events[0].thread_id == "out"  # type: ignore[attr-defined]
+        # A continues from the latest state (B's), re-hydrated; the branch is not the latest.
+        assert _turn(a2, "out", "a3") == ["a0", "b2", "a3"]
+        a2.flush(timeout=30)
+        with a2.db.read() as conn:
+            kept = conn.execute(
+                "SELECT checkpoint FROM lghm_conflict_checkpoints WHERE thread_id = 'out'"
+            ).fetchall()
+        assert kept
+    assert _pg_turns(url, "out") == ["a0", "b2", "a3"]
