@@ -13,7 +13,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.types import Command
 
 from langgraph_hybrid_memory import AsyncHybridSaver, HybridSaver
-from langgraph_hybrid_memory.checkpoint.base import POSTGRES_MIGRATIONS
+from langgraph_hybrid_memory.checkpoint.base import HYBRID_MIGRATIONS, POSTGRES_MIGRATIONS
 from tests.checkpoint.helpers import EXPECTED_DONE, build_graph, snapshot
 
 
@@ -31,7 +31,7 @@ def test_setup_then_postgres_saver_setup_is_a_no_op(sqlite_path: Path, pg_url: s
     with PostgresSaver.from_conn_string(pg_url) as pg:
         pg.setup()
     assert _versions(pg_url, "checkpoint_migrations") == before
-    assert _versions(pg_url, "lghm_checkpoint_migrations") == [0]
+    assert _versions(pg_url, "lghm_checkpoint_migrations") == list(range(len(HYBRID_MIGRATIONS)))
 
 
 def test_setup_after_postgres_saver_setup(sqlite_path: Path, pg_url: str) -> None:
@@ -40,7 +40,7 @@ def test_setup_after_postgres_saver_setup(sqlite_path: Path, pg_url: str) -> Non
     with HybridSaver.from_conn_string(sqlite_path, pg_url) as saver:
         saver.setup()
     assert _versions(pg_url, "checkpoint_migrations") == list(range(len(POSTGRES_MIGRATIONS)))
-    assert _versions(pg_url, "lghm_checkpoint_migrations") == [0]
+    assert _versions(pg_url, "lghm_checkpoint_migrations") == list(range(len(HYBRID_MIGRATIONS)))
 
 
 def test_postgres_saver_thread_resumes_in_hybrid_saver(
