@@ -135,11 +135,13 @@ class HybridSaver(BaseHybridSaver):
     locally, and logged as ``thread_hydrated_from_postgres``; if PostgreSQL is unreachable the
     local answer (nothing) stands and ``status()`` says so.
 
-    Warning:
-        One machine drives a thread at a time. A thread that has a local copy is read from that
-        copy, not compared with PostgreSQL: if the thread moved on on another machine, this file
-        is stale for it. Before resuming such a thread here, drop the local copy with
-        `evict_local` so that the next read hydrates it again.
+    One owner per thread: a run takes the thread's lease in PostgreSQL on its first read or
+    write (one round trip, then cached and renewed in the background; see
+    `langgraph_hybrid_memory.checkpoint._lease`). Another instance, on this file or another,
+    waits up to ``lease_wait`` seconds and then gets `ThreadBusyError`. A local copy left stale
+    by another file's run is re-hydrated before the run reads it; offline work on a thread taken
+    over meanwhile is refused by epoch and kept locally as a reported conflict branch
+    (``status()["thread_conflicts"]``).
 
     Deletes (`delete_thread`, `delete_for_runs`, `prune`) apply to both tiers, the remote one in
     outbox order, and leave tombstones in PostgreSQL: a flush of data written (on any machine)
@@ -167,6 +169,14 @@ class HybridSaver(BaseHybridSaver):
             ``strategy`` ``"delete"`` or ``"keep_latest"``, ``default_ttl`` (minutes since a
             thread's last checkpoint), ``sweep_interval_minutes`` (starts a background sweeper)
             and ``sweep_limit`` (threads per sweep). See `sweep_checkpoints`.
+        lease: Hold per-thread leases (default True). False: this instance does not take
+            leases and its entries are not fenced (only for a sole writer).
+        lease_ttl: Seconds a lease lives in PostgreSQL unless renewed (default 30).
+        lease_wait: Seconds to wait for another holder's lease before `ThreadBusyError`
+            (default 15; ``MEMORY_LEASE_WAIT`` through the factory).
+        lease_idle: Seconds after a thread's last use (and once its entries are in
+            PostgreSQL) before the lease is released (default 5); `release_thread` releases
+            at once.
         **replicator_options: ``max_entries``, ``full_timeout``, ``batch_size``,
             ``flush_interval``, ``flush_linger``, ``backoff_initial``, ``backoff_max``,
             ``max_attempts``, ``connect_timeout``, ``pool_max_size`` (used when this saver
