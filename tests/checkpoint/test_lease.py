@@ -271,3 +271,50 @@ def test_lease_expiry_during_outage_with_takeover_keeps_offline_branch(
             ).fetchall()
         assert kept
     assert _pg_turns(url, "out") == ["a0", "b2", "a3"]
+
+
+def _children(args: list[list[str]]) -> list[str]:
+    """Run lease children at once; return their output lines (each must exit 0)."""
+    import subprocess
+    import sys
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.checkpoint._lease_child", *a],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for a in args
+    ]
+    lines: list[str] = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+        lines += out.splitlines()
+    return lines
+
+
+def test_handover_between_processes_a_b_a(tmp_path: Path, pg_url: str) -> None:
+    a, b = str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite")
+    acked: list[str] = []
+    for path, label in ((a, "A0"), (b, "B1"), (a, "A2")):
+        acked += [ln.split()[1] for ln in _children([[path, pg_url, "p", label, "2"]])]
+    assert acked == ["A0-0", "A0-1", "B1-0", "B1-1", "A2-0", "A2-1"]
+    assert _pg_turns(pg_url, "p") == acked  # every turn once, each run from the latest state
+
+
+def test_two_processes_on_one_file_at_once(tmp_path: Path, pg_url: str) -> None:
+    path = str(tmp_path / "shared.sqlite")
+    with HybridSaver.from_conn_string(path, pg_url) as setup:
+        setup.setup()
+    lines = _children([[path, pg_url, "q", "P", "5"], [path, pg_url, "q", "Q", "5"]])
+    acked = [ln.split()[1] for ln in lines if ln.startswith("ack")]
+    assert len(lines) == 10 and acked
+    with HybridSaver.from_conn_string(path, pg_url) as saver:
+        final = saver.get_tuple({"configurable": {"thread_id": "q"}})
+        assert final is not None
+        turns = final.checkpoint["channel_values"]["turns"]
+        assert len(turns) == len(set(turns))
+        assert set(acked) <= set(turns), set(acked) - set(turns)
+        _assert_linear(saver, "q")
