@@ -21,6 +21,10 @@ import psycopg.conninfo
 from langgraph_hybrid_memory._outbox import DEFAULT_CLOSE_TIMEOUT
 from langgraph_hybrid_memory.errors import ConfigError
 
+# `checkpoint._lease.DEFAULT_LEASE_WAIT` (not imported: the checkpoint package is heavy to load;
+# tests/checkpoint/test_lease.py checks the two agree).
+DEFAULT_LEASE_WAIT = 15.0
+
 __all__ = ["MEMORY_TYPES", "MemoryConfig", "MemoryType", "redact_conninfo"]
 
 MemoryType = Literal["hybrid", "postgres", "sqlite", "memory"]
@@ -184,8 +188,16 @@ class MemoryConfig:
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     """Seconds closing the hybrid memory tries to drain the outbox to PostgreSQL
     (``MEMORY_CLOSE_TIMEOUT``); what is left stays in the local file for the next start."""
+    lease_wait: float = DEFAULT_LEASE_WAIT
+    """Seconds a `HybridSaver` waits for another instance's lease on a thread before raising
+    `ThreadBusyError` (``MEMORY_LEASE_WAIT``)."""
 
     def __post_init__(self) -> None:
+        wait = self.lease_wait
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait >= 0:
+            raise ConfigError(
+                f"MEMORY_LEASE_WAIT={wait!r} is out of range; use a number of seconds >= 0"
+            )
         timeout = self.close_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
             raise ConfigError(
@@ -334,6 +346,14 @@ class MemoryConfig:
             except ValueError:
                 raise ConfigError(
                     f"MEMORY_CLOSE_TIMEOUT={close_timeout!r} is not a number; use seconds >= 0"
+                ) from None
+        lease_wait = env.get("MEMORY_LEASE_WAIT", "").strip()
+        if lease_wait:
+            try:
+                values["lease_wait"] = float(lease_wait)
+            except ValueError:
+                raise ConfigError(
+                    f"MEMORY_LEASE_WAIT={lease_wait!r} is not a number; use seconds >= 0"
                 ) from None
         values.update(overrides)
         return cls(**values)

@@ -517,7 +517,13 @@ def _hybrid_parts(
         cache = TieredEmbeddingCache(local_cache, remote_cache)
     cached = _cached(inner, db, cache)
     # One replicator per (file, pool): the saver creates it, the store shares it.
-    saver = saver_cls(db, pool, ttl=cast(Any, cfg.checkpoint_ttl), close_timeout=cfg.close_timeout)
+    saver = saver_cls(
+        db,
+        pool,
+        ttl=cast(Any, cfg.checkpoint_ttl),
+        close_timeout=cfg.close_timeout,
+        lease_wait=cfg.lease_wait,
+    )
     _defer(stack, saver.close)
     # Known now: status() says so before the first flush (not "postgres_reachable: None").
     saver.replicator.note_reachability(reachable)
@@ -556,6 +562,8 @@ def _hybrid_status(
             # Degraded still serves every call; unhealthy means an acknowledged write is stuck.
             "healthy": dead == 0,
             "dead_letters": dead,
+            # Offline work on threads another instance took over: kept locally as branches.
+            "thread_conflicts": checkpointer["thread_conflicts"],
             "degraded": bool(
                 store_status["degraded"]
                 or saver_status["write_through_degraded"]

@@ -148,6 +148,10 @@ SELECT_SPAN_SQL = "SELECT min(seq), max(seq) FROM lghm_outbox"
 COUNT_SQL = "SELECT count(*), min(created_at) FROM lghm_outbox"
 COUNT_DEAD_SQL = "SELECT count(*) FROM lghm_outbox_dead"
 SELECT_MAX_SEQ_SQL = "SELECT max(seq) FROM lghm_outbox"
+SELECT_STREAM_SQL = (
+    "SELECT seq, stream, kind, payload, created_at, attempts FROM lghm_outbox "
+    "WHERE stream = ? ORDER BY seq"
+)
 SELECT_STREAM_PENDING_SQL = "SELECT 1 FROM lghm_outbox WHERE stream = ? LIMIT 1"
 DELETE_ENTRIES_SQL = "DELETE FROM lghm_outbox WHERE seq IN (SELECT value FROM json_each(?))"
 BUMP_ATTEMPTS_SQL = "UPDATE lghm_outbox SET attempts = attempts + 1 WHERE seq = ?"
@@ -447,6 +451,28 @@ class Outbox:
         )
         with self.db.read() as conn:
             return conn.execute(query, (seq, *kinds, *handled)).fetchone() is not None
+
+    def stream_entries(self, conn: sqlite3.Connection, stream: str) -> list[OutboxEntry]:
+        """The pending entries of one stream, oldest first, read on the caller's connection
+        (e.g. inside its `LocalDB.transaction`)."""
+        rows = conn.execute(SELECT_STREAM_SQL, (stream,)).fetchall()
+        return [
+            OutboxEntry(
+                seq=int(r[0]),
+                stream=r[1],
+                kind=r[2],
+                payload=json.loads(r[3]),
+                created_at=float(r[4]),
+                attempts=int(r[5]),
+            )
+            for r in rows
+        ]
+
+    def discard(self, conn: sqlite3.Connection, seqs: Sequence[int]) -> None:
+        """Remove entries inside the caller's transaction: their data was kept elsewhere (a
+        fenced thread's branch) and must not be sent."""
+        if seqs:
+            conn.execute(DELETE_ENTRIES_SQL, (json.dumps(list(seqs)),))
 
     def record_failure(self, seq: int) -> None:
         with self.db.transaction() as conn:

@@ -202,7 +202,8 @@ def _open_local(path: Path, cli: AdminContext, *, create: bool) -> Iterator[Back
         )
         store = LocalStore(db, index=index)
         store.setup()
-        saver = HybridSaver(db, cli.pg_url(), hydrate=False)
+        # An import copies whole threads as they are (an admin operation, like deletes): no lease.
+        saver = HybridSaver(db, cli.pg_url(), hydrate=False, lease=False)
         try:
             if create:
                 saver.setup()

@@ -46,6 +46,14 @@ LOCAL_DELETE_ITEMS = "DELETE FROM lghm_store WHERE " + _LOCAL_NS
 LOCAL_THREAD_TABLES = ("lghm_checkpoints", "lghm_checkpoint_blobs", "lghm_checkpoint_writes")
 # keep_latest marks (thread id, checkpoint id): not counted in the report, deleted with the thread.
 LOCAL_RETENTION_MARKS = "lghm_checkpoint_retention"
+# The lease's local records and the conflict branches of the same threads (checkpoint/_lease.py).
+LOCAL_LEASE_TABLES = (
+    "lghm_thread_epochs",
+    "lghm_thread_conflicts",
+    "lghm_conflict_checkpoints",
+    "lghm_conflict_blobs",
+    "lghm_conflict_writes",
+)
 SQLITE_SAVER_TABLES = ("checkpoints", "writes")
 LOCAL_COUNT_THREAD_ROWS = (
     "SELECT count(*) FROM {table} WHERE thread_id IN (SELECT value FROM json_each(?))"
@@ -146,6 +154,9 @@ def local_apply(conn: sqlite3.Connection, plan: Plan, dry: bool) -> None:
         rep["threads"] = len(plan.threads)
         for table in LOCAL_THREAD_TABLES:
             counts[table] = (table, threads)
+        for table in LOCAL_LEASE_TABLES:
+            if table_exists(conn, table):
+                counts[table] = (table, threads)
     if plan.sqlite_saver_threads or (
         table_exists(conn, "checkpoints") and table_exists(conn, "writes")
     ):

@@ -37,6 +37,7 @@ PG_DELETE_THREADS = (
 )
 # keep_latest marks (thread id, checkpoint id): deleted with the thread, not reported.
 PG_DELETE_RETENTION_MARKS = "DELETE FROM lghm_checkpoint_retention WHERE thread_id = ANY(%s)"
+PG_DELETE_LEASES = "DELETE FROM lghm_thread_leases WHERE thread_id = ANY(%s)"
 PG_THREAD_TOMBSTONE = cp.PG_UPSERT_TOMBSTONE  # (thread, '', '', at) = the whole thread
 _USER_COND = "namespace[1] = %s AND namespace[2] = %s"
 
@@ -108,6 +109,7 @@ def pg_scan(conn: Connection[DictRow], ctx: AdminContext, plan: Plan) -> dict[st
         "checkpoints": pg_present(conn, "public.checkpoints"),
         "cache": pg_present(conn, f"{s}.embedding_cache"),
         "tombstones": pg_present(conn, "public.lghm_checkpoint_tombstones"),
+        "leases": pg_present(conn, "public.lghm_thread_leases"),
         "store_tombstones": pg_present(conn, f"{s}.store_tombstones"),
         "settings": pg_present(conn, f"{s}.store_settings"),
     }
@@ -191,6 +193,9 @@ def pg_apply(
                 conn.execute(stmt, (threads,))
         if pg_present(conn, "public.lghm_checkpoint_retention"):
             conn.execute(PG_DELETE_RETENTION_MARKS, (threads,))
+        if present["leases"]:
+            # The thread ids name the user; a holder re-takes a fresh lease (epoch 1).
+            conn.execute(PG_DELETE_LEASES, (threads,))
         if present["tombstones"]:
             for t in threads:
                 conn.execute(PG_THREAD_TOMBSTONE, (t, "", "", now))

@@ -29,6 +29,7 @@ WHERE n.nspname = ANY(%s)
 """
 LOCAL_OUTBOX = "SELECT count(*), min(created_at) FROM lghm_outbox"
 LOCAL_DEAD = "SELECT count(*) FROM lghm_outbox_dead"
+LOCAL_CONFLICTS = "SELECT count(*) FROM lghm_thread_conflicts"
 
 
 def status(ctx: AdminContext) -> StatusReport:
@@ -125,6 +126,9 @@ def _local_health(ctx: AdminContext, problems: list[str]) -> dict[str, Any]:
             )
             dead = int(conn.execute(LOCAL_DEAD).fetchone()[0])
             out["dead_letters"] = dead
+        if table_exists(conn, "lghm_thread_conflicts"):
+            # Not unhealthy: the work is kept and PostgreSQL's state is consistent; worth a look.
+            out["thread_conflicts"] = int(conn.execute(LOCAL_CONFLICTS).fetchone()[0])
             if dead:
                 problems.append(
                     f"{dead} outbox entries failed permanently (lghm_outbox_dead); inspect them"

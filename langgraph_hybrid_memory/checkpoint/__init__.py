@@ -40,7 +40,16 @@ from langgraph_hybrid_memory._outbox import (
 )
 from langgraph_hybrid_memory._sqlite import LocalDB, Synchronous
 from langgraph_hybrid_memory._sweeper import SweeperThread
+from langgraph_hybrid_memory.checkpoint import _lease
 from langgraph_hybrid_memory.checkpoint import base as b
+from langgraph_hybrid_memory.checkpoint._lease import (
+    DEFAULT_LEASE_IDLE,
+    DEFAULT_LEASE_TTL,
+    DEFAULT_LEASE_WAIT,
+    ThreadLeases,
+    is_fenced,
+    keep_branch,
+)
 from langgraph_hybrid_memory.checkpoint._retention import (
     CheckpointTTLConfig,
     RetentionReport,
@@ -58,7 +67,7 @@ from langgraph_hybrid_memory.checkpoint.base import (
     NamespaceSelector,
     PruneStrategy,
 )
-from langgraph_hybrid_memory.errors import ConfigError
+from langgraph_hybrid_memory.errors import ConfigError, FlushTimeoutError, ThreadBusyError
 
 __all__ = [
     "CheckpointTTLConfig",
@@ -130,11 +139,13 @@ class HybridSaver(BaseHybridSaver):
     locally, and logged as ``thread_hydrated_from_postgres``; if PostgreSQL is unreachable the
     local answer (nothing) stands and ``status()`` says so.
 
-    Warning:
-        One machine drives a thread at a time. A thread that has a local copy is read from that
-        copy, not compared with PostgreSQL: if the thread moved on on another machine, this file
-        is stale for it. Before resuming such a thread here, drop the local copy with
-        `evict_local` so that the next read hydrates it again.
+    One owner per thread: a run takes the thread's lease in PostgreSQL on its first read or
+    write (one round trip, then cached and renewed in the background; see
+    `langgraph_hybrid_memory.checkpoint._lease`). Another instance, on this file or another,
+    waits up to ``lease_wait`` seconds and then gets `ThreadBusyError`. A local copy left stale
+    by another file's run is re-hydrated before the run reads it; offline work on a thread taken
+    over meanwhile is refused by epoch and kept locally as a reported conflict branch
+    (``status()["thread_conflicts"]``).
 
     Deletes (`delete_thread`, `delete_for_runs`, `prune`) apply to both tiers, the remote one in
     outbox order, and leave tombstones in PostgreSQL: a flush of data written (on any machine)
@@ -162,6 +173,14 @@ class HybridSaver(BaseHybridSaver):
             ``strategy`` ``"delete"`` or ``"keep_latest"``, ``default_ttl`` (minutes since a
             thread's last checkpoint), ``sweep_interval_minutes`` (starts a background sweeper)
             and ``sweep_limit`` (threads per sweep). See `sweep_checkpoints`.
+        lease: Hold per-thread leases (default True). False: this instance does not take
+            leases and its entries are not fenced (only for a sole writer).
+        lease_ttl: Seconds a lease lives in PostgreSQL unless renewed (default 30).
+        lease_wait: Seconds to wait for another holder's lease before `ThreadBusyError`
+            (default 15; ``MEMORY_LEASE_WAIT`` through the factory).
+        lease_idle: Seconds after a thread's last use (and once its entries are in
+            PostgreSQL) before the lease is released (default 5); `release_thread` releases
+            at once.
         **replicator_options: ``max_entries``, ``full_timeout``, ``batch_size``,
             ``flush_interval``, ``flush_linger``, ``backoff_initial``, ``backoff_max``,
             ``max_attempts``, ``connect_timeout``, ``pool_max_size`` (used when this saver
@@ -194,9 +213,14 @@ class HybridSaver(BaseHybridSaver):
         synchronous: Synchronous = "FULL",
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         ttl: CheckpointTTLConfig | None = None,
+        lease: bool = True,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        lease_wait: float = DEFAULT_LEASE_WAIT,
+        lease_idle: float = DEFAULT_LEASE_IDLE,
         **replicator_options: Any,
     ) -> None:
         self.ttl = validate_ttl(ttl)  # before anything is opened: bad input changes nothing
+        _check_lease_times(lease_ttl, lease_wait, lease_idle)
         if mode not in FLUSH_MODES:
             raise ConfigError(f"mode must be one of {FLUSH_MODES}, got {mode!r}")
         unknown = set(replicator_options) - REPLICATOR_OPTIONS
@@ -218,6 +242,16 @@ class HybridSaver(BaseHybridSaver):
         self._setup_local()
         self.replicator = Replicator.acquire(self.db, postgres, **replicator_options)
         self.outbox = self.replicator.outbox
+        self._file_id = _lease.file_id_of(self.db)
+        self.leases: ThreadLeases | None = (
+            ThreadLeases(self.db, self.replicator, ttl=lease_ttl, wait=lease_wait, idle=lease_idle)
+            if lease
+            else None
+        )
+        # Threads the last lease grant said PostgreSQL does not have: hydration skips its probe.
+        self._absent_in_pg: set[str] = set()
+        # Threads re-hydrated by their lease grant, for the read tier of the read that follows.
+        self._rehydrated: set[str] = set()
         self._remote_ready = False
         self._remote_lock = threading.Lock()
         self._last_read_tier: b.READ_TIERS | None = None
@@ -312,10 +346,40 @@ class HybridSaver(BaseHybridSaver):
             return None
         self._closed = True
         self._ttl_sweeper.stop(timeout=self.close_timeout)
+        if self.leases is not None:
+            self._release_leases()
         left = self.replicator.release(timeout=self.close_timeout)
         if self._owns_db:
             self.db.close()
         return left
+
+    def _release_leases(self) -> None:
+        """Hand the leases back at close, after their threads' entries reached PostgreSQL (a
+        thread still pending keeps its lease until it lapses: the next holder must find that
+        work in PostgreSQL)."""
+        assert self.leases is not None
+        try:
+            self.flush(timeout=self.close_timeout)
+        except FlushTimeoutError:
+            pass
+        self.leases.close(still_pending=lambda t: self.outbox.has_pending(b.stream_of(t)))
+
+    def release_thread(self, thread_id: str, *, timeout: float | None = None) -> bool:
+        """Give up this instance's lease on a thread now (e.g. at the end of a run), so that
+        another instance can take it without waiting for the idle release.
+
+        Waits up to `timeout` seconds (default ``close_timeout``) for the thread's entries to
+        reach PostgreSQL first; returns False (and keeps the lease) if they did not.
+        """
+        if self.leases is None:
+            return True
+        thread_id = str(thread_id)
+        try:
+            self.flush(timeout=self.close_timeout if timeout is None else timeout)
+        except FlushTimeoutError:
+            return False
+        self.leases.release([thread_id])
+        return True
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -382,6 +446,8 @@ class HybridSaver(BaseHybridSaver):
             write_through_degraded=self._degraded,
             dead_letters=rep["dead_letters"],
             retention=self._retention.status(self.ttl, running=self._ttl_sweeper.running),
+            thread_conflicts=_lease.count_conflicts(self.db),
+            leases_held=0 if self.leases is None else self.leases.count(),
         )
 
     # -- reads -------------------------------------------------------------------------------
@@ -391,8 +457,12 @@ class HybridSaver(BaseHybridSaver):
         configurable = dict(config["configurable"])
         configurable.setdefault("checkpoint_ns", "")
         lookup: RunnableConfig = {"configurable": configurable}
+        # A run starts by reading the thread: take its lease first, so the run reads a copy no
+        # other instance is moving on (a stale copy is re-hydrated here).
+        thread_id = str(configurable["thread_id"])
+        self._claim(thread_id)
         found = self._local_tuples(lookup, latest_only=True)
-        tier: b.READ_TIERS = "local"
+        tier: b.READ_TIERS = "postgres" if self._just_rehydrated(thread_id) else "local"
         if not found and self._hydrate(str(configurable["thread_id"])):
             found = self._local_tuples(lookup, latest_only=True)
             tier = "postgres"
@@ -516,6 +586,7 @@ class HybridSaver(BaseHybridSaver):
             b.dump_json(copy),
             b.metadata_json(config, metadata),
         )
+        epoch = self._claim(thread_id, parent=(ns, parent_id))
         payload = None
         if self.selector.matches(ns):
             payload = {
@@ -524,6 +595,8 @@ class HybridSaver(BaseHybridSaver):
                 "id": checkpoint["id"],
                 "blobs": b.new_versions_payload(new_versions, blob_values),
             }
+            if epoch is not None:
+                payload["e"] = epoch
         self._write(thread_id, b.KIND_PUT, payload, blob_rows, row)
         return {
             "configurable": {
@@ -558,11 +631,137 @@ class HybridSaver(BaseHybridSaver):
             )
             for i, (channel, value) in enumerate(writes)
         ]
-        payload = None
+        epoch = self._claim(thread_id, parent=(ns, checkpoint_id))
+        payload: dict[str, Any] | None = None
         if self.selector.matches(ns):
             payload = {"t": thread_id, "ns": ns, "id": checkpoint_id, "task": task_id}
+            if epoch is not None:
+                payload["e"] = epoch
         query = b.LOCAL_UPSERT_WRITE if b.writes_query_is_upsert(writes) else b.LOCAL_INSERT_WRITE
         self._write(thread_id, b.KIND_WRITES, payload, None, None, writes=(query, rows))
+
+    # -- the lease ---------------------------------------------------------------------------
+
+    def _claim(self, thread_id: str, *, parent: tuple[str, str | None] | None = None) -> int | None:
+        """Hold the thread's lease before a read or write; return the epoch that outbox entries
+        carry (None without leases).
+
+        A held lease costs nothing. Otherwise one round trip takes it (waiting up to
+        ``lease_wait`` while another instance holds it, then `ThreadBusyError`). If the thread
+        moved to another local file since this file owned it, the local copy is re-hydrated from
+        PostgreSQL first. A write (`parent` = its namespace and parent checkpoint) that had to
+        take the lease after another holder must still continue the thread's latest checkpoint,
+        else it is refused: its run read a state that has moved on. While PostgreSQL is
+        unreachable the work goes on locally under the last known epoch (fenced later if the
+        thread was taken over meanwhile).
+        """
+        leases = self.leases
+        if leases is None:
+            return None
+        epoch = leases.held_epoch(thread_id)
+        if epoch is not None:
+            return epoch
+        if self.replicator.looks_unreachable():
+            return leases.last_epoch(thread_id)
+        try:
+            if not self._remote_ready:
+                with self.replicator.connection() as conn:
+                    self._prepare_remote(conn)
+            grant = leases.acquire(thread_id)
+        except ThreadBusyError:
+            raise
+        except psycopg.OperationalError as exc:
+            self.replicator.note_reachability(False, exc)
+            return leases.last_epoch(thread_id)
+        except Exception as exc:
+            if not _is_pool_timeout(exc):
+                raise
+            self.replicator.note_reachability(False, exc)
+            return leases.last_epoch(thread_id)
+        recorded = leases.recorded(thread_id)
+        stale = not (recorded == grant.epoch or (recorded is None and grant.epoch == 1))
+        if grant.pg_has_thread:
+            self._absent_in_pg.discard(thread_id)
+        else:
+            self._absent_in_pg.add(thread_id)
+        if stale and self.hydrate:
+            if not self._rehydrate(thread_id, grant):
+                leases.forget(thread_id)  # PostgreSQL went away: stay on the old epoch
+                return leases.last_epoch(thread_id)
+        elif recorded != grant.epoch:
+            with self.db.transaction() as conn:
+                leases.record(conn, thread_id, grant.epoch)
+        if parent is not None and (stale or grant.prev_holder not in (None, leases.holder)):
+            ns, expected = parent
+            with self.db.read() as conn:
+                latest = conn.execute(_lease.LOCAL_LATEST_IN_NS, (thread_id, ns)).fetchone()[0]
+            if latest != expected:
+                raise ThreadBusyError(
+                    f"thread {thread_id!r} moved on while this run was using it (it was held by "
+                    f"{grant.prev_holder}): its latest checkpoint is {latest!r}, this write "
+                    f"continues {expected!r}. Nothing was written; run again from the latest "
+                    "state (the lease is now held here)",
+                    thread_id=thread_id,
+                    holder=str(grant.prev_holder or ""),
+                )
+        return grant.epoch
+
+    def _rehydrate(self, thread_id: str, grant: _lease.LeaseGrant) -> bool:
+        """Replace a stale local copy by PostgreSQL's; unsent work of older epochs becomes a
+        conflict branch. False if PostgreSQL could not be read (nothing changed)."""
+        rows: tuple[Any, Any, Any] = ([], [], [])
+        if grant.pg_has_thread:
+            try:
+                rows = self._read_pg_thread(thread_id)
+            except psycopg.Error as exc:
+                self.replicator.note_reachability(False, exc)
+                return False
+        checkpoints, blobs, writes = rows
+        stream = b.stream_of(thread_id)
+        with self.db.transaction() as conn:
+            stale = [
+                e
+                for e in self.outbox.stream_entries(conn, stream)
+                if is_fenced(e.payload.get("e"), grant.epoch, self._file_id, self._file_id)
+            ]
+            by_epoch: dict[int, builtins.list[OutboxEntry]] = {}
+            for e in stale:
+                by_epoch.setdefault(int(e.payload["e"]), []).append(e)
+            for epoch, entries in sorted(by_epoch.items()):
+                keep_branch(
+                    conn,
+                    thread_id,
+                    entries,
+                    epoch=epoch,
+                    pg_epoch=grant.epoch,
+                    holder=str(grant.prev_holder or "another instance"),
+                    local_file=self.db.path,
+                )
+            self.outbox.discard(conn, [e.seq for e in stale])
+            for stmt in b.LOCAL_DELETE_THREAD:
+                conn.execute(stmt, (thread_id,))
+            self._insert_hydrated(conn, checkpoints, blobs, writes)
+            assert self.leases is not None
+            self.leases.record(conn, thread_id, grant.epoch)
+        if checkpoints:
+            self._rehydrated.add(thread_id)
+        logger.info(
+            "thread_rehydrated",
+            extra={
+                "event": "thread_rehydrated",
+                "thread_id": thread_id,
+                "epoch": grant.epoch,
+                "checkpoints": len(checkpoints),
+                "branch_entries": len(stale),
+            },
+        )
+        return True
+
+    def _just_rehydrated(self, thread_id: str) -> bool:
+        if thread_id in self._rehydrated:
+            self._rehydrated.discard(thread_id)
+            return True
+        return False
 
     def _write(
         self,
@@ -802,17 +1001,17 @@ class HybridSaver(BaseHybridSaver):
                 },
             )
             return False
+        if thread_id in self._absent_in_pg:
+            # The lease grant just said PostgreSQL has no checkpoint of it: no probe needed.
+            self._absent_in_pg.discard(thread_id)
+            return False
         try:
             with self.replicator.connection() as pg:
                 # A new thread is the common case: one autocommit probe answers it in a single
                 # round trip; only a thread that exists is read in a snapshot transaction.
                 if pg.execute(b.PG_THREAD_EXISTS, (thread_id,)).fetchone() is None:
                     return False
-                with pg.transaction(), pg.cursor() as cur:
-                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    checkpoints = cur.execute(b.PG_HYDRATE_CHECKPOINTS, (thread_id,)).fetchall()
-                    blobs = cur.execute(b.PG_HYDRATE_BLOBS, (thread_id,)).fetchall()
-                    writes = cur.execute(b.PG_HYDRATE_WRITES, (thread_id,)).fetchall()
+            checkpoints, blobs, writes = self._read_pg_thread(thread_id)
             if not checkpoints:
                 return False
         except psycopg.errors.UndefinedTable:
@@ -842,52 +1041,7 @@ class HybridSaver(BaseHybridSaver):
         with self.db.transaction() as conn:
             if conn.execute(b.LOCAL_THREAD_EXISTS, (thread_id,)).fetchone() is not None:
                 return False  # written locally meanwhile: the local file wins
-            conn.executemany(
-                b.LOCAL_INSERT_HYDRATED_CHECKPOINT,
-                [
-                    (
-                        r["thread_id"],
-                        r["checkpoint_ns"],
-                        r["checkpoint_id"],
-                        r["parent_checkpoint_id"],
-                        r["type"],
-                        r["checkpoint"],
-                        r["metadata"],
-                    )
-                    for r in checkpoints
-                ],
-            )
-            conn.executemany(
-                b.LOCAL_INSERT_BLOB,
-                [
-                    (
-                        r["thread_id"],
-                        r["checkpoint_ns"],
-                        r["channel"],
-                        r["version"],
-                        r["type"],
-                        r["blob"],
-                    )
-                    for r in blobs
-                ],
-            )
-            conn.executemany(
-                b.LOCAL_INSERT_HYDRATED_WRITE,
-                [
-                    (
-                        r["thread_id"],
-                        r["checkpoint_ns"],
-                        r["checkpoint_id"],
-                        r["task_id"],
-                        r["task_path"],
-                        r["idx"],
-                        r["channel"],
-                        r["type"],
-                        r["blob"],
-                    )
-                    for r in writes
-                ],
-            )
+            self._insert_hydrated(conn, checkpoints, blobs, writes)
         logger.info(
             "thread_hydrated_from_postgres",
             extra={
@@ -900,19 +1054,97 @@ class HybridSaver(BaseHybridSaver):
         )
         return True
 
+    def _read_pg_thread(self, thread_id: str) -> tuple[Any, Any, Any]:
+        """A thread's rows in PostgreSQL, read in one snapshot."""
+        with self.replicator.connection() as pg, pg.transaction(), pg.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            checkpoints = cur.execute(b.PG_HYDRATE_CHECKPOINTS, (thread_id,)).fetchall()
+            blobs = cur.execute(b.PG_HYDRATE_BLOBS, (thread_id,)).fetchall()
+            writes = cur.execute(b.PG_HYDRATE_WRITES, (thread_id,)).fetchall()
+        return checkpoints, blobs, writes
+
+    @staticmethod
+    def _insert_hydrated(conn: Any, checkpoints: Any, blobs: Any, writes: Any) -> None:
+        conn.executemany(
+            b.LOCAL_INSERT_HYDRATED_CHECKPOINT,
+            [
+                (
+                    r["thread_id"],
+                    r["checkpoint_ns"],
+                    r["checkpoint_id"],
+                    r["parent_checkpoint_id"],
+                    r["type"],
+                    r["checkpoint"],
+                    r["metadata"],
+                )
+                for r in checkpoints
+            ],
+        )
+        conn.executemany(
+            b.LOCAL_INSERT_BLOB,
+            [
+                (
+                    r["thread_id"],
+                    r["checkpoint_ns"],
+                    r["channel"],
+                    r["version"],
+                    r["type"],
+                    r["blob"],
+                )
+                for r in blobs
+            ],
+        )
+        conn.executemany(
+            b.LOCAL_INSERT_HYDRATED_WRITE,
+            [
+                (
+                    r["thread_id"],
+                    r["checkpoint_ns"],
+                    r["checkpoint_id"],
+                    r["task_id"],
+                    r["task_path"],
+                    r["idx"],
+                    r["channel"],
+                    r["type"],
+                    r["blob"],
+                )
+                for r in writes
+            ],
+        )
+
     # -- the flush handler (runs in the replicator, inside one PostgreSQL transaction) --------
 
     def _flush_entries(
         self, cur: Cursor[DictRow], entries: Sequence[OutboxEntry]
     ) -> Mapping[str, int]:
-        return flush_checkpoint_entries(self.db, cur, entries)
+        return flush_checkpoint_entries(self.db, cur, entries, file_id=self._file_id)
 
 
 _MISSING = object()
 
 
+def _is_pool_timeout(exc: BaseException) -> bool:
+    from psycopg_pool import PoolTimeout
+
+    return isinstance(exc, PoolTimeout)
+
+
+def _check_lease_times(ttl: float, wait: float, idle: float) -> None:
+    for name, value, low in (
+        ("lease_ttl", ttl, 0.1),
+        ("lease_wait", wait, 0.0),
+        ("lease_idle", idle, 0.0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+            raise ConfigError(f"{name} must be a number of seconds >= {low:g}, got {value!r}")
+
+
 def flush_checkpoint_entries(
-    db: LocalDB, cur: Cursor[DictRow], entries: Sequence[OutboxEntry]
+    db: LocalDB,
+    cur: Cursor[DictRow],
+    entries: Sequence[OutboxEntry],
+    *,
+    file_id: str | None = None,
 ) -> dict[str, int]:
     """Apply checkpoint outbox entries to PostgreSQL, in order, idempotently.
 
@@ -920,16 +1152,34 @@ def flush_checkpoint_entries(
     skipped: its delete entry follows). Consecutive puts/writes are sent with one
     ``executemany`` per table; deletes, prunes and copies are barriers applied in place.
     Tombstones refuse rows written locally before a delete of their thread or checkpoint.
+
+    With `file_id` (the local file's lease origin), entries that carry a lease epoch are fenced:
+    the batch's lease rows are read ``FOR SHARE`` and an entry whose epoch PostgreSQL has left
+    behind (`is_fenced`) is not sent; its rows are kept locally as a conflict branch
+    (`keep_branch`), so it is neither retried nor dead-lettered.
     """
-    counts = {"checkpoints": 0, "blobs": 0, "writes": 0, "refused": 0, "deletes": 0}
+    counts = {"checkpoints": 0, "blobs": 0, "writes": 0, "refused": 0, "deletes": 0, "fenced": 0}
     thread_ids = sorted(
         {str(e.payload["t"]) for e in entries if "t" in e.payload}
         | {str(e.payload["target"]) for e in entries if "target" in e.payload}
     )
     tombstones: dict[tuple[str, str, str], float] = {}
+    leases: dict[str, Any] = {}
     if thread_ids:
         for r in cur.execute(b.PG_SELECT_TOMBSTONES, (thread_ids,)).fetchall():
             tombstones[(r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"])] = r["deleted_at"]
+        leased = sorted({str(e.payload["t"]) for e in entries if "e" in e.payload})
+        if file_id is not None and leased:
+            for r in cur.execute(_lease.PG_LOCK_LEASES, (leased,)).fetchall():
+                leases[r["thread_id"]] = r
+    fenced: dict[str, list[OutboxEntry]] = {}
+
+    def is_stale(entry: OutboxEntry) -> bool:
+        p = entry.payload
+        row = leases.get(str(p.get("t"))) if "e" in p else None
+        if row is None or file_id is None:
+            return False
+        return is_fenced(p["e"], int(row["epoch"]), row["origin"], file_id)
 
     def refused(t: str, ns: str, cid: str, created_at: float) -> bool:
         for key in ((t, "", ""), (t, ns, cid)):
@@ -976,6 +1226,10 @@ def flush_checkpoint_entries(
 
     for entry in entries:
         p = entry.payload
+        if is_stale(entry):
+            fenced.setdefault(str(p["t"]), []).append(entry)
+            counts["fenced"] += 1
+            continue
         if entry.kind in (b.KIND_PUT, b.KIND_WRITES):
             t, ns, cid = p["t"], p["ns"], p["id"]
             if refused(t, ns, cid, entry.created_at):
@@ -990,6 +1244,25 @@ def flush_checkpoint_entries(
             counts["deletes"] += 1
             _apply_barrier(cur, entry, tombstone)
     send()
+    if fenced:
+        # Recorded locally now; should the PostgreSQL transaction fail, the replay records the
+        # same rows again (INSERT OR IGNORE), so this is idempotent.
+        with db.transaction() as conn:
+            for t, stale in sorted(fenced.items()):
+                row = leases[t]
+                by_epoch: dict[int, list[OutboxEntry]] = {}
+                for e in stale:
+                    by_epoch.setdefault(int(e.payload["e"]), []).append(e)
+                for epoch, group in sorted(by_epoch.items()):
+                    keep_branch(
+                        conn,
+                        t,
+                        group,
+                        epoch=epoch,
+                        pg_epoch=int(row["epoch"]),
+                        holder=str(row["holder"]),
+                        local_file=db.path,
+                    )
     return counts
 
 

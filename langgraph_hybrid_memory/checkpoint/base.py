@@ -106,6 +106,11 @@ class HybridSaverStatus(TypedDict):
     dead_letters: int
     retention: RetentionStatus
     """The ``ttl`` policy, its sweeper, and what the sweeps did (`sweep_checkpoints`)."""
+    thread_conflicts: int
+    """Threads whose offline work was fenced (another instance took them over meanwhile): the
+    work is kept as a branch in the local file, see ``lghm_thread_conflicts``."""
+    leases_held: int
+    """Threads this instance holds the lease of right now."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,6 +218,56 @@ LOCAL_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE IF NOT EXISTS lghm_checkpoint_retention (
             thread_id TEXT PRIMARY KEY,
             head_id TEXT NOT NULL
+        ) WITHOUT ROWID""",
+    ),
+    # Version 2: per-thread leases (see `checkpoint._lease`). The file's random id (the lease's
+    # "origin"), the lease epoch under which this file last owned each thread, and the conflict
+    # branches: checkpoints written here under an epoch PostgreSQL had left behind, kept with
+    # their blobs and writes (never deleted, never the latest state of the thread).
+    (
+        """CREATE TABLE IF NOT EXISTS lghm_local_identity (
+            k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS lghm_thread_epochs (
+            thread_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS lghm_thread_conflicts (
+            thread_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            pg_epoch INTEGER NOT NULL,
+            holder TEXT NOT NULL,
+            detected_at REAL NOT NULL,
+            PRIMARY KEY (thread_id, epoch)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS lghm_conflict_checkpoints (
+            thread_id TEXT NOT NULL,
+            checkpoint_ns TEXT NOT NULL DEFAULT '',
+            checkpoint_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            parent_checkpoint_id TEXT,
+            type TEXT,
+            checkpoint TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS lghm_conflict_blobs (
+            thread_id TEXT NOT NULL,
+            checkpoint_ns TEXT NOT NULL DEFAULT '',
+            channel TEXT NOT NULL,
+            version TEXT NOT NULL,
+            type TEXT NOT NULL,
+            blob BLOB,
+            PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS lghm_conflict_writes (
+            thread_id TEXT NOT NULL,
+            checkpoint_ns TEXT NOT NULL DEFAULT '',
+            checkpoint_id TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            channel TEXT NOT NULL,
+            type TEXT,
+            blob BLOB NOT NULL,
+            task_path TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
         ) WITHOUT ROWID""",
     ),
 )
@@ -534,6 +589,18 @@ HYBRID_MIGRATIONS: list[Migration] = [
         )""",
         description="retention: one row of totals, updated by every sweep (any process), for "
         "lghm status",
+    ),
+    Migration(
+        sql="""CREATE TABLE IF NOT EXISTS lghm_thread_leases (
+            thread_id TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            epoch BIGINT NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            prev_holder TEXT
+        )""",
+        description="per-thread leases: one holder (a HybridSaver) at a time; the epoch counts "
+        "moves of the thread between local files and fences a stale file's flush",
     ),
 ]
 

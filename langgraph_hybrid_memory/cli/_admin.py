@@ -197,6 +197,8 @@ def _rows(report: admin.StatusReport) -> list[list[Any]]:
                 ["outbox oldest pending (s)", local["outbox_oldest_age_seconds"] or "-"],
                 ["dead letters", local["dead_letters"]],
             ]
+        if "thread_conflicts" in local:
+            rows.append(["thread conflicts (branches kept)", local["thread_conflicts"]])
     rows.append(["healthy", "yes" if report["healthy"] else "NO"])
     return rows
 

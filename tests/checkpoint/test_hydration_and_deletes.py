@@ -100,9 +100,11 @@ def test_delete_thread_both_tiers_and_no_resurrection(tmp_path: Path, pg_url: st
 def test_late_flush_from_another_instance_is_refused(tmp_path: Path, pg_url: str) -> None:
     # Instance "late" writes while its flusher is held back (as if PostgreSQL were unreachable
     # from it); meanwhile instance "fast" deletes the thread. The late flush must not resurrect.
+    # "late" runs without a lease (lease=False: its entries are not fenced), so only the
+    # tombstones stand between its late flush and the deleted thread.
     late_db = LocalDB.open(tmp_path / "late.sqlite")
     held = Replicator.acquire(late_db, pg_url, start=False)
-    late = HybridSaver(late_db, pg_url)
+    late = HybridSaver(late_db, pg_url, lease=False)
     try:
         late.setup()
         old_ids = _put_chain(late, "contested", 2)
@@ -131,7 +133,7 @@ def test_prune_keep_last_both_tiers_with_tombstones(
 ) -> None:
     late_db = LocalDB.open(tmp_path / "late.sqlite")
     held = Replicator.acquire(late_db, pg_url, start=False)
-    late = HybridSaver(late_db, pg_url, flush_namespaces=["*"])
+    late = HybridSaver(late_db, pg_url, flush_namespaces=["*"], lease=False)
     try:
         late.setup()
         with HybridSaver.from_conn_string(
@@ -197,9 +199,11 @@ def test_bad_prune_arguments_change_nothing(tmp_path: Path, pg_url: str) -> None
 
 
 def test_evict_local_then_rehydrate_newer_state(tmp_path: Path, pg_url: str) -> None:
+    # Without leases (lease=False) a local copy is read as it is; evict_local drops it. (With
+    # leases the stale copy is found and re-hydrated by itself: tests/checkpoint/test_lease.py.)
     with (
-        HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url) as a,
-        HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url) as b,
+        HybridSaver.from_conn_string(tmp_path / "a.sqlite", pg_url, lease=False) as a,
+        HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url, lease=False) as b,
     ):
         a.setup()
         first = _put_chain(a, "moving", 1)

@@ -175,7 +175,7 @@ def test_late_flush_cannot_bring_swept_checkpoints_back(tmp_path: Path, pg_url: 
     # (its flusher held back, as on a machine that was offline); "a" sweeps meanwhile.
     late_db = LocalDB.open(tmp_path / "late.sqlite")
     held = Replicator.acquire(late_db, pg_url, start=False)
-    late = HybridSaver(late_db, pg_url)
+    late = HybridSaver(late_db, pg_url, lease=False)  # an unleased late writer
     try:
         late.setup()
         with HybridSaver.from_conn_string(
@@ -207,7 +207,7 @@ def test_late_flush_cannot_bring_swept_checkpoints_back(tmp_path: Path, pg_url: 
 def test_keep_latest_tombstones_refuse_late_older_checkpoints(tmp_path: Path, pg_url: str) -> None:
     late_db = LocalDB.open(tmp_path / "late.sqlite")
     held = Replicator.acquire(late_db, pg_url, start=False)
-    late = HybridSaver(late_db, pg_url)
+    late = HybridSaver(late_db, pg_url, lease=False)  # an unleased late writer
     try:
         late.setup()
         ttl: Any = {"strategy": "keep_latest", "default_ttl": 30}
