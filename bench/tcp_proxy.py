@@ -53,6 +53,12 @@ class DelayProxy:
 
     def close(self) -> None:
         self._closing.set()
+        # shutdown() first: on Linux, close() alone does not wake a thread blocked in accept(),
+        # which then goes on accepting connections on the closed socket.
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             for s in self._sockets:

@@ -185,6 +185,15 @@ def pg_apply(
             # First, the store lock exclusive (`store._locks`): no batch write holds a key or
             # row lock of the store meanwhile, so deleting the user's rows (one lock each,
             # in scan order) cannot close a cycle with a concurrent write of the same keys.
+            # Before it, the tables (items, then vectors) in ROW EXCLUSIVE mode: every writer
+            # of the store (a batch write's statement, bulk_put's index rebuild) holds its table
+            # locks before it waits for the store lock, so all take the two in one order.
+            tables = [sql.Identifier(s, "items")]
+            if present["vectors"]:
+                tables.append(sql.Identifier(s, "vectors"))
+            conn.execute(
+                sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(sql.SQL(", ").join(tables))
+            )
             conn.execute(LOCK_STORE_EXCLUSIVE, store_lock_params(s))
         # Duplicates merged by dedup (they hold the user's memories), access counts, query log.
         rep.update(erase_user_pg(conn, s, plan.user, dry_run=False))

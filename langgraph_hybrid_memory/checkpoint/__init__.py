@@ -79,6 +79,7 @@ __all__ = [
     "RetentionStatus",
 ]
 
+_LOCAL_HAS_THREAD = "SELECT 1 FROM lghm_checkpoints WHERE thread_id = ? LIMIT 1"
 logger = logging.getLogger("langgraph_hybrid_memory")
 
 FLUSH_MODES = ("write_behind", "write_through")
@@ -738,6 +739,9 @@ class HybridSaver(BaseHybridSaver):
                     local_file=self.db.path,
                 )
             self.outbox.discard(conn, [e.seq for e in stale])
+            had_copy = (
+                conn.execute(_LOCAL_HAS_THREAD, (thread_id,)).fetchone() is not None or bool(stale)
+            )
             for stmt in b.LOCAL_DELETE_THREAD:
                 conn.execute(stmt, (thread_id,))
             self._insert_hydrated(conn, checkpoints, blobs, writes)
@@ -745,10 +749,13 @@ class HybridSaver(BaseHybridSaver):
             self.leases.record(conn, thread_id, grant.epoch)
         if checkpoints:
             self._rehydrated.add(thread_id)
+        # A file that never had the thread (a fresh machine) hydrates; one with a copy that
+        # another file's epoch left behind re-hydrates.
+        event = "thread_rehydrated" if had_copy else "thread_hydrated_from_postgres"
         logger.info(
-            "thread_rehydrated",
+            event,
             extra={
-                "event": "thread_rehydrated",
+                "event": event,
                 "thread_id": thread_id,
                 "epoch": grant.epoch,
                 "checkpoints": len(checkpoints),

@@ -1,6 +1,9 @@
 """The store's advisory locks: one global order for every statement that writes items.
 
-Two levels, always taken in this order within a transaction:
+Two levels, always taken in this order within a transaction, each after the statement's table
+locks (a write statement holds ROW EXCLUSIVE on items, then vectors, from its start; `bulk_put`'s
+index rebuild and `forget` take their table locks explicitly, in that order, before the store
+lock, so a table lock is never waited for while holding the store lock):
 
 1. **The store lock** (`STORE_LOCK_CLASS`, one per schema): every batch write holds it
    *shared*; `bulk_put` and `forget` hold it *exclusive*. They write rows by the thousand, and

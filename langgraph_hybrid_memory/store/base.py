@@ -1339,7 +1339,21 @@ class BasePgVectorStore:
             rows = yield Sql("SELECT %s::regtype::oid AS oid", (idx.vector_type,))
             vector_oid = int(rows[0]["oid"])
         ts_config = idx.ts_config if idx is not None else "simple"
-        stmts: list[Sql | CopyIn] = [
+        stmts: list[Sql | CopyIn] = []
+        if rebuild or rebuild_values:
+            # DROP INDEX needs the tables' ACCESS EXCLUSIVE lock. A batch write holds ROW
+            # EXCLUSIVE on them from its statement's start, *then* waits for the shared store
+            # lock; taking the table locks before the store lock (items, then vectors, the order
+            # a write statement opens them) keeps the two from waiting on each other in a cycle.
+            tables = [self._t_items, *([self._t_vectors] if has_vec else [])]
+            stmts.append(
+                Sql(
+                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                        sql.SQL(", ").join(tables)
+                    )
+                )
+            )
+        stmts += [
             # The store lock exclusive (`_locks`): no batch write holds a key or row lock
             # meanwhile, so the load's row locks cannot close a cycle with one.
             Sql(LOCK_STORE_EXCLUSIVE, store_lock_params(self.schema)),

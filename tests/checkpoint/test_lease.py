@@ -15,8 +15,10 @@ import psycopg
 import pytest
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.graph import END, START, StateGraph
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from typing_extensions import TypedDict
 
+from bench.tcp_proxy import DelayProxy
 from langgraph_hybrid_memory import HybridSaver, ThreadBusyError
 from langgraph_hybrid_memory._outbox import Replicator
 from langgraph_hybrid_memory._sqlite import LocalDB
@@ -232,10 +234,16 @@ def test_lease_expiry_during_outage_with_takeover_keeps_offline_branch(
 ) -> None:
     caplog.set_level(logging.INFO)
     url = private_pg.url
+    # A reaches PostgreSQL through a TCP proxy; closing the proxy is A's outage (a network
+    # partition: PostgreSQL itself stays up for B). A cannot renew its lease, so it lapses.
+    params = conninfo_to_dict(url)
+    sock = f"{params['host']}/.s.PGSQL.{params.get('port', 5432)}"
+    proxy = DelayProxy(sock, delay=0).__enter__()
+    a_url = make_conninfo(url, host="127.0.0.1", port=str(proxy.port))
     # A's flusher backs off for long after a failure, so B takes over before A resends.
     a = HybridSaver(
         tmp_path / "a.sqlite",
-        url,
+        a_url,
         lease_ttl=1.0,
         lease_idle=60,
         connect_timeout=1,
@@ -246,10 +254,9 @@ def test_lease_expiry_during_outage_with_takeover_keeps_offline_branch(
         a.setup()
         _turn(a, "out", "a0")
         a.flush(timeout=30)
-        private_pg.stop()
-        # PostgreSQL unreachable: A keeps working locally under its lease's epoch.
+        proxy.close()
+        # PostgreSQL unreachable from A: A keeps working locally under its lease's epoch.
         assert _turn(a, "out", "a1-offline") == ["a0", "a1-offline"]
-        private_pg.start()
         time.sleep(1.5)  # A's lease lapses in PostgreSQL (A could not renew it)
         with HybridSaver.from_conn_string(tmp_path / "b.sqlite", url, **FAST) as b:
             assert _turn(b, "out", "b2") == ["a0", "b2"]  # B took over from PostgreSQL's state
