@@ -739,8 +739,8 @@ class HybridSaver(BaseHybridSaver):
                     local_file=self.db.path,
                 )
             self.outbox.discard(conn, [e.seq for e in stale])
-            had_copy = (
-                conn.execute(_LOCAL_HAS_THREAD, (thread_id,)).fetchone() is not None or bool(stale)
+            had_copy = conn.execute(_LOCAL_HAS_THREAD, (thread_id,)).fetchone() is not None or bool(
+                stale
             )
             for stmt in b.LOCAL_DELETE_THREAD:
                 conn.execute(stmt, (thread_id,))
