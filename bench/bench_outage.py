@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,9 +153,12 @@ def hybrid_scenario(pg: PrivatePostgres, close_timeout: float) -> dict[str, Any]
     memory_cm = open_memory(cfg)
     memory = memory_cm.__enter__()
     graph = builder.compile(checkpointer=memory.checkpointer, store=memory.store)
-    graph.invoke({"n": 0}, {"configurable": {"thread_id": "warm"}})
+    # Thread ids of this repeat only: each repeat is a new machine (a new local file), and the
+    # previous repeat closed with PostgreSQL down, so its leases run until they lapse.
+    run = uuid.uuid4().hex[:8]
+    graph.invoke({"n": 0}, {"configurable": {"thread_id": f"warm-{run}"}})
     pg.stop()
-    first, _ = _timed(lambda: graph.invoke({"n": 0}, {"configurable": {"thread_id": "new"}}))
+    first, _ = _timed(lambda: graph.invoke({"n": 0}, {"configurable": {"thread_id": f"new-{run}"}}))
     put, _ = _timed(lambda: memory.store.put(("users", "u1", "m"), "k", {"text": "x"}))
     closing, _ = _timed(lambda: memory_cm.__exit__(None, None, None))
     pg.start()

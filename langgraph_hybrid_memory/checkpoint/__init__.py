@@ -9,6 +9,7 @@ import builtins
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -346,21 +347,24 @@ class HybridSaver(BaseHybridSaver):
         if self._closed:
             return None
         self._closed = True
+        # One budget for the whole close: the leases' drain and the replicator's share it (two
+        # full timeouts one after the other made a close with PostgreSQL down take 10 s for 5).
+        deadline = time.monotonic() + self.close_timeout
         self._ttl_sweeper.stop(timeout=self.close_timeout)
         if self.leases is not None:
-            self._release_leases()
-        left = self.replicator.release(timeout=self.close_timeout)
+            self._release_leases(max(0.0, deadline - time.monotonic()))
+        left = self.replicator.release(timeout=max(0.1, deadline - time.monotonic()))
         if self._owns_db:
             self.db.close()
         return left
 
-    def _release_leases(self) -> None:
+    def _release_leases(self, timeout: float) -> None:
         """Hand the leases back at close, after their threads' entries reached PostgreSQL (a
         thread still pending keeps its lease until it lapses: the next holder must find that
         work in PostgreSQL)."""
         assert self.leases is not None
         try:
-            self.flush(timeout=self.close_timeout)
+            self.flush(timeout=timeout)
         except FlushTimeoutError:
             pass
         self.leases.close(still_pending=lambda t: self.outbox.has_pending(b.stream_of(t)))

@@ -77,14 +77,15 @@ WITH taken AS (
         epoch = l.epoch + (l.origin IS DISTINCT FROM EXCLUDED.origin)::int,
         expires_at = EXCLUDED.expires_at
     WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
+        OR l.holder = %(dead)s
     RETURNING l.epoch, l.prev_holder, l.expires_at
 )
 SELECT true AS granted, t.epoch, t.prev_holder, t.expires_at, NULL::text AS holder,
-       NULL::float8 AS remaining,
+       NULL::text AS origin, NULL::float8 AS remaining,
        EXISTS (SELECT 1 FROM checkpoints WHERE thread_id = %(t)s) AS pg_has_thread
 FROM taken AS t
 UNION ALL
-SELECT false, l.epoch, NULL, l.expires_at, l.holder,
+SELECT false, l.epoch, NULL, l.expires_at, l.holder, l.origin,
        GREATEST(0, extract(epoch FROM l.expires_at - clock_timestamp()))::float8, false
 FROM lghm_thread_leases AS l
 WHERE l.thread_id = %(t)s AND NOT EXISTS (SELECT 1 FROM taken)
@@ -166,6 +167,34 @@ JOIN lghm_checkpoint_writes AS w
     AND w.checkpoint_id = json_extract(k.value, '$[2]')
     AND w.task_id = json_extract(k.value, '$[3]')
 """
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Whether `holder` (see `new_holder_id`) names a process of this host that has exited.
+
+    Only a positive answer counts: another host, an unparsable name, a live (or reused) pid or
+    a pid we may not signal all say "alive", and the caller waits for the lease as usual.
+
+    Examples:
+        >>> holder_is_dead(new_holder_id())
+        False
+        >>> holder_is_dead("some-other-host:1:abcd")
+        False
+    """
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def new_holder_id() -> str:
@@ -353,6 +382,7 @@ class ThreadLeases:
         """
         deadline = time.monotonic() + self.wait
         poll = _POLL_FIRST
+        dead: str | None = None
         while True:
             sent = time.monotonic()
             with self.replicator.connection() as conn:
@@ -363,6 +393,7 @@ class ThreadLeases:
                         "holder": self.holder,
                         "origin": self.file_id,
                         "ttl": self.ttl,
+                        "dead": dead,
                     },
                 ).fetchone()
             if row is not None and row["granted"]:
@@ -382,6 +413,17 @@ class ThreadLeases:
             # Held by another instance (or the row vanished between the two halves: retry).
             holder = "" if row is None else str(row["holder"])
             remaining = 0.0 if row is None else float(row["remaining"])
+            if (
+                row is not None
+                and holder != dead
+                and row["origin"] == self.file_id
+                and holder_is_dead(holder)
+            ):
+                # Our own file's previous process (killed, or closed while PostgreSQL was
+                # down): nobody else can hold this file's copy, so take over at once rather
+                # than wait out its lease.
+                dead = holder
+                continue
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ThreadBusyError(

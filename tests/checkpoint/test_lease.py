@@ -325,3 +325,46 @@ def test_two_processes_on_one_file_at_once(tmp_path: Path, pg_url: str) -> None:
         assert len(turns) == len(set(turns))
         assert set(acked) <= set(turns), set(acked) - set(turns)
         _assert_linear(saver, "q")
+
+
+_KILLED_HOLDER = """
+import sys, time
+from langgraph_hybrid_memory import HybridSaver
+from tests.checkpoint.test_lease import _turn
+saver = HybridSaver(sys.argv[1], sys.argv[2], lease_ttl=60, lease_idle=600)
+saver.setup()
+_turn(saver, "crash", "before")
+saver.flush(timeout=30)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_restart_on_the_same_file_takes_over_a_killed_holders_lease(
+    tmp_path: Path, pg_url: str
+) -> None:
+    # A process holding a thread's lease (60 s) is killed; the next process on the same file
+    # takes the thread at once: nobody else can hold this file's copy, and the holder is dead.
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "a.sqlite")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_HOLDER, path, pg_url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        assert child.stdout is not None
+        child.stdout.close()
+    with HybridSaver.from_conn_string(path, pg_url, lease_ttl=60, lease_wait=1.0) as again:
+        assert _turn(again, "crash", "after") == ["before", "after"]
+    # Another file is a different machine's copy: it waits for the lease as before.
+    other = str(tmp_path / "b.sqlite")
+    with HybridSaver.from_conn_string(path, pg_url, lease_ttl=60, lease_idle=600) as holder:
+        _turn(holder, "held", "x")
+        with HybridSaver.from_conn_string(other, pg_url, lease_wait=0.5) as b:
+            with pytest.raises(ThreadBusyError):
+                _turn(b, "held", "y")
