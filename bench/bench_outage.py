@@ -62,33 +62,30 @@ def _sync_subjects(url: str) -> dict[str, tuple[Callable[[], Any], Callable[[], 
     from langgraph.store.postgres import PostgresStore
     from psycopg_pool import ConnectionPool
 
+    def plain_pool() -> ConnectionPool[Any]:
+        """A psycopg_pool pool with its defaults (langgraph's side), the same timeout."""
+        return ConnectionPool(
+            url,
+            kwargs=dict(CONNECTION_KWARGS),
+            timeout=POOL_TIMEOUT,
+            min_size=1,
+            max_size=4,
+            check=ConnectionPool.check_connection,
+        )
+
     out: dict[str, tuple[Callable[[], Any], Callable[[], None]]] = {}
     ours = make_pool(url, timeout=POOL_TIMEOUT)
     store = PgVectorStore(ours)
     store.setup()
     store.put(NS, "k", {"v": 1})
     out["PgVectorStore"] = (lambda: store.get(NS, "k"), ours.close)
-    theirs = ConnectionPool(
-        url,
-        kwargs=dict(CONNECTION_KWARGS),
-        timeout=POOL_TIMEOUT,
-        min_size=1,
-        max_size=4,
-        check=ConnectionPool.check_connection,
-    )
-    lg_store = PostgresStore(theirs)  # type: ignore[arg-type]
+    theirs = plain_pool()
+    lg_store = PostgresStore(theirs)
     lg_store.setup()
     lg_store.put(NS, "k", {"v": 1})
     out["langgraph PostgresStore"] = (lambda: lg_store.get(NS, "k"), theirs.close)
-    theirs2 = ConnectionPool(
-        url,
-        kwargs=dict(CONNECTION_KWARGS),
-        timeout=POOL_TIMEOUT,
-        min_size=1,
-        max_size=4,
-        check=ConnectionPool.check_connection,
-    )
-    lg_saver = PostgresSaver(theirs2)  # type: ignore[arg-type]
+    theirs2 = plain_pool()
+    lg_saver = PostgresSaver(theirs2)
     lg_saver.setup()
     cfg: Any = {"configurable": {"thread_id": "t"}}
     out["langgraph PostgresSaver"] = (lambda: lg_saver.get_tuple(cfg), theirs2.close)

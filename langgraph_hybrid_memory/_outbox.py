@@ -381,17 +381,7 @@ class Outbox:
         """The oldest entries (seq > `after`), in seq order."""
         with self.db.read() as conn:
             rows = conn.execute(SELECT_BATCH_SQL, (after, limit)).fetchall()
-        return [
-            OutboxEntry(
-                seq=int(r[0]),
-                stream=r[1],
-                kind=r[2],
-                payload=json.loads(r[3]),
-                created_at=float(r[4]),
-                attempts=int(r[5]),
-            )
-            for r in rows
-        ]
+        return [_entry_of(r) for r in rows]
 
     def delete(self, seqs: Sequence[int]) -> None:
         """Remove sent entries (after PostgreSQL committed them)."""
@@ -456,17 +446,7 @@ class Outbox:
         """The pending entries of one stream, oldest first, read on the caller's connection
         (e.g. inside its `LocalDB.transaction`)."""
         rows = conn.execute(SELECT_STREAM_SQL, (stream,)).fetchall()
-        return [
-            OutboxEntry(
-                seq=int(r[0]),
-                stream=r[1],
-                kind=r[2],
-                payload=json.loads(r[3]),
-                created_at=float(r[4]),
-                attempts=int(r[5]),
-            )
-            for r in rows
-        ]
+        return [_entry_of(r) for r in rows]
 
     def discard(self, conn: sqlite3.Connection, seqs: Sequence[int]) -> None:
         """Remove entries inside the caller's transaction: their data was kept elsewhere (a
@@ -1078,3 +1058,15 @@ def _conninfo_of(target: Any) -> str | None:
     info = getattr(target, "info", None)
     dsn = getattr(info, "dsn", None)  # a connection's parameters, without the password
     return dsn if isinstance(dsn, str) else None
+
+
+def _entry_of(row: Any) -> OutboxEntry:
+    """An `OutboxEntry` from a row of `SELECT_BATCH_SQL` / `SELECT_STREAM_SQL` (same columns)."""
+    return OutboxEntry(
+        seq=int(row[0]),
+        stream=row[1],
+        kind=row[2],
+        payload=json.loads(row[3]),
+        created_at=float(row[4]),
+        attempts=int(row[5]),
+    )

@@ -145,16 +145,11 @@ JOIN lghm_checkpoints AS c
     AND c.checkpoint_ns = json_extract(k.value, '$[1]')
     AND c.checkpoint_id = json_extract(k.value, '$[2]')
 """
-LOCAL_KEEP_BRANCH_BLOBS = """
-INSERT OR IGNORE INTO lghm_conflict_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-SELECT bl.thread_id, bl.checkpoint_ns, bl.channel, bl.version, bl.type, bl.blob
-FROM json_each(?) AS k
-JOIN lghm_checkpoint_blobs AS bl
-    ON bl.thread_id = json_extract(k.value, '$[0]')
-    AND bl.checkpoint_ns = json_extract(k.value, '$[1]')
-    AND bl.channel = json_extract(k.value, '$[2]')
-    AND bl.version = json_extract(k.value, '$[3]')
-"""
+# The branch's blobs: the same rows the flusher reads (`LOCAL_SELECT_BLOB_ROWS_FOR_KEYS`).
+LOCAL_KEEP_BRANCH_BLOBS = (
+    "INSERT OR IGNORE INTO lghm_conflict_blobs "
+    "(thread_id, checkpoint_ns, channel, version, type, blob)" + b.LOCAL_SELECT_BLOB_ROWS_FOR_KEYS
+)
 LOCAL_KEEP_BRANCH_WRITES = """
 INSERT OR IGNORE INTO lghm_conflict_writes
     (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path)
