@@ -144,6 +144,9 @@ def _same(ours: Any, theirs: Any) -> bool:
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
+    # The same examples on every run: CI must not turn red on a case a random seed happens to
+    # draw. Widen the search by hand (HYPOTHESIS seeds, more examples) when changing filters.
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(case=cases())
