@@ -27,10 +27,12 @@ Operators (the stored value ...):
 
 Equality with ``None`` (``{"k": None}``) matches a null or a missing field.
 
-A NaN operand equals nothing (no stored value is NaN: values refuse it): ``$eq``, ``$in`` items
-and range operators with NaN match no item, ``$ne``/``$nin`` with NaN exclude none, the same in
-every store and in langgraph's `InMemoryStore`. Infinities, NUL characters and lone surrogates
-cannot be stored either and are refused in filters with `FilterError`.
+Operands are JSON, as stored values are. A NaN or an infinity anywhere in a filter (a plain
+value, an operator's operand, an ``$in`` item) has no JSON meaning, and no stored value can be
+one (values refuse them), so it is refused with `FilterError` (``argument="filter"``), the same
+in every store, rather than given a made-up meaning (langgraph's `InMemoryStore` raises a bare
+``TypeError`` for some, and ``{"$ne": nan}`` would silently match every item). NUL characters
+and lone surrogates cannot be stored either and are refused the same way.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ __all__ = [
     "COMPARISON_OPERATORS",
     "OPERATORS",
     "FilterError",
-    "has_nan",
     "json_equal",
     "matches",
     "validate_filter",
@@ -64,25 +65,6 @@ class FilterError(InvalidInputError):
 
     def __init__(self, message: str, *, argument: str = "filter") -> None:
         super().__init__(message, argument=argument)
-
-
-def has_nan(value: Any) -> bool:
-    """Whether a filter operand is or holds a NaN (it then equals no stored value).
-
-    Examples:
-        >>> has_nan(float("nan")), has_nan([1, {"a": float("nan")}]), has_nan([1.5])
-        (True, True, False)
-    """
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, float) and v != v:
-            return True
-        if isinstance(v, (list, tuple)):
-            stack.extend(v)
-        elif isinstance(v, Mapping):
-            stack.extend(v.values())
-    return False
 
 
 def _bad_text(text: str) -> str | None:
@@ -189,9 +171,12 @@ def _validate_json(value: Any, where: str, depth: int = 1) -> None:
             raise FilterError(f"{where}: the string {value[:40]!r} {why}")
         return
     if isinstance(value, float):
-        # NaN is accepted and equals nothing (module docs); an infinity cannot be stored.
-        if math.isinf(value):
-            raise FilterError(f"{where}: {value!r} is not a JSON number")
+        if not math.isfinite(value):
+            raise FilterError(
+                f"{where}: {value!r} is not a JSON number, and no stored value can be one (values "
+                "refuse NaN and infinities), so it could match or bound nothing; filter on a "
+                "finite number, or on None / {'$exists': False} for a null or missing field"
+            )
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):

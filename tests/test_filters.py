@@ -80,6 +80,13 @@ def test_matches(flt: dict[str, Any], expected: bool) -> None:
         ({"": 1}, "non-empty strings"),
         ({"n": object()}, "object is not a JSON value"),
         ({"n": float("inf")}, "not a JSON number"),
+        # NaN has no JSON meaning either: refused, not "equals nothing" (issue #16).
+        ({"n": float("nan")}, "nan is not a JSON number"),
+        ({"n": {"$gt": float("nan")}}, "filter['n'][$gt]: nan is not a JSON number"),
+        ({"n": {"$ne": float("nan")}}, "filter['n'][$ne]: nan"),
+        ({"n": {"$in": [1, float("nan")]}}, "filter['n'][$in][1]: nan"),
+        ({"n": {"$lte": float("-inf")}}, "-inf is not a JSON number"),
+        ({"meta": {"score": float("nan")}}, "filter['meta']['score']: nan"),
         ({"meta": {"deep": {"$foo": 1}}}, "filter['meta']['deep']: unknown operator"),
     ],
 )

@@ -184,8 +184,10 @@ def test_store_agrees_with_inmemory_or_refuses_cleanly(
         return
     try:
         want_hits = oracle.search((root,), filter=case["filter"], limit=case["limit"])
-    except ValueError:
-        return  # the oracle does not take this filter (InMemoryStore has no $in): no reference
+    except (ValueError, TypeError):
+        # No reference: InMemoryStore has no $in, and its range operators call float() on the
+        # stored value (TypeError on a null, ValueError on most strings).
+        return
     if case["limit"] >= 50:
         # Every match fits in one page: same set of items (the orders are not specified alike).
         assert {(h.namespace, h.key) for h in hits} == {(h.namespace, h.key) for h in want_hits}

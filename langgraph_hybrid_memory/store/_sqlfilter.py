@@ -13,7 +13,7 @@ from langgraph.store.base import (
 )
 from psycopg import sql
 
-from langgraph_hybrid_memory._filters import has_nan, validate_filter
+from langgraph_hybrid_memory._filters import validate_filter
 
 # --------------------------------------------------------------------------------------------
 # Namespaces
@@ -184,8 +184,6 @@ def _condition(e: _Expr, condition: Any) -> tuple[sql.Composable, list[Any]]:
 
 
 def _equals(e: _Expr, operand: Any) -> tuple[sql.Composable, list[Any]]:
-    if has_nan(operand):
-        return sql.SQL("FALSE"), []  # a NaN equals no stored value (values refuse NaN)
     if operand is None:
         return _use("({0} IS NULL OR {0} = 'null'::jsonb)", e, 2)
     return _use("COALESCE({0} = %s::jsonb, FALSE)", e, 1, _jsonb(operand))
@@ -198,9 +196,8 @@ def _operator(e: _Expr, op: str, operand: Any) -> tuple[sql.Composable, list[Any
         s, p = _equals(e, operand)
         return sql.SQL("NOT ") + s, p
     if op in ("$in", "$nin"):
-        items = [x for x in operand if not has_nan(x)]
-        non_null = [_jsonb(x) for x in items if x is not None]
-        if any(x is None for x in items):
+        non_null = [_jsonb(x) for x in operand if x is not None]
+        if any(x is None for x in operand):
             s, p = _in_with_null(e, non_null)
         else:
             s, p = _use("COALESCE({0} = ANY(%s::jsonb[]), FALSE)", e, 1, non_null)
@@ -208,8 +205,6 @@ def _operator(e: _Expr, op: str, operand: Any) -> tuple[sql.Composable, list[Any
     if op == "$exists":
         return _use("({0} IS NOT NULL)" if operand else "({0} IS NULL)", e, 1)
     cmp = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
-    if has_nan(operand):
-        return sql.SQL("FALSE"), []
     if is_number(operand):
         # jsonb compares numbers as numbers (9 < 10), unlike text.
         return _use(
@@ -249,13 +244,13 @@ def containment(filter: Mapping[str, Any] | None) -> dict[str, Any] | None:
         if _is_operator_dict(condition):
             if "$eq" in condition:
                 operand = condition["$eq"]
-                if operand is not None and not has_nan(operand):
+                if operand is not None:
                     out[name] = operand
         elif isinstance(condition, Mapping):
             inner = containment(condition)
             if inner:
                 out[name] = inner
-        elif condition is not None and not has_nan(condition):
+        elif condition is not None:
             out[name] = condition
     return out or None
 
