@@ -1,14 +1,19 @@
 """`prune`: delete old checkpoints on both tiers (keep the newest N per thread and namespace,
 and/or only those older than an age), with per-checkpoint tombstones in PostgreSQL so a late
-flush cannot restore them."""
+flush cannot restore them.
+
+On a thread written with a DeltaChannel, every checkpoint that stays also keeps the ancestors
+its delta values are rebuilt from (`checkpoint.base.with_reconstruction_chains`, the rule the
+savers' ``prune`` and the TTL sweeps follow), so the state it reads back is unchanged."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from psycopg import Connection
@@ -45,14 +50,19 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-PG_CHECKPOINT_HEADS = """
-SELECT thread_id, checkpoint_ns, checkpoint_id, checkpoint ->> 'ts' AS ts FROM checkpoints
-WHERE (%s::text[] IS NULL OR thread_id = ANY(%s::text[]))
-"""
-LOCAL_CHECKPOINT_HEADS = (
-    "SELECT thread_id, checkpoint_ns, checkpoint_id, json_extract(checkpoint, '$.ts') "
-    "FROM lghm_checkpoints"
+PG_CHECKPOINT_HEADS = (
+    "SELECT thread_id, checkpoint_ns, checkpoint_id, checkpoint ->> 'ts' AS ts, "
+    + cp.PG_USES_DELTA
+    + " AS uses_delta FROM checkpoints"
+    " WHERE (%s::text[] IS NULL OR thread_id = ANY(%s::text[]))"
 )
+LOCAL_CHECKPOINT_HEADS = (
+    "SELECT thread_id, checkpoint_ns, checkpoint_id, json_extract(checkpoint, '$.ts'), "
+    + cp.LOCAL_USES_DELTA
+    + " FROM lghm_checkpoints"
+)
+
+Lineage = Mapping[tuple[str, str], cp.DeltaNode]
 
 
 def _ts(value: Any) -> float | None:
@@ -65,31 +75,83 @@ def _ts(value: Any) -> float | None:
 
 
 def plan_checkpoint_prune(
-    rows: Iterable[tuple[str, str, str, Any]],
+    rows: Iterable[tuple[str, str, str, Any, Any]],
     *,
     keep_last: int | None,
     cutoff: float | None,
     threads: set[str] | None,
+    lineage_of: Callable[[str], Lineage] | None = None,
 ) -> list[tuple[str, str, str]]:
     """The checkpoints to delete: per (thread, namespace), those beyond the newest `keep_last`
     (checkpoint ids sort by time) and, with `cutoff`, written before it.
 
+    `rows` are (thread, namespace, checkpoint id, ts, uses a DeltaChannel). For a DeltaChannel
+    thread with something to delete, `lineage_of(thread)` (`checkpoint.base.delta_lineage`)
+    is read and the checkpoints that stay keep their reconstruction chains.
+
+    Raises:
+        NotImplementedError: a DeltaChannel thread and no `lineage_of`.
+
     Examples:
-        >>> rows = [("t", "", "c1", None), ("t", "", "c2", None), ("t", "", "c3", None)]
+        >>> rows = [("t", "", "c1", None, 0), ("t", "", "c2", None, 0), ("t", "", "c3", None, 0)]
         >>> plan_checkpoint_prune(rows, keep_last=1, cutoff=None, threads=None)
         [('t', '', 'c1'), ('t', '', 'c2')]
     """
-    groups: dict[tuple[str, str], list[tuple[str, float | None]]] = defaultdict(list)
-    for t, ns, cid, ts in rows:
+    by_thread: dict[str, dict[str, list[tuple[str, float | None]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    delta: set[str] = set()
+    for t, ns, cid, ts, uses_delta in rows:
         if threads is None or t in threads:
-            groups[(t, ns)].append((cid, _ts(ts)))
+            by_thread[t][ns].append((cid, _ts(ts)))
+            if uses_delta:
+                delta.add(t)
     doomed = []
-    for (t, ns), items in groups.items():
-        items.sort(reverse=True)
-        for cid, ts in items[keep_last or 0 :]:
-            if cutoff is None or (ts is not None and ts < cutoff):
-                doomed.append((t, ns, cid))
+    for t, groups in by_thread.items():
+        kept: dict[str, set[str]] = {}
+        gone: list[tuple[str, str, str]] = []
+        for ns, items in groups.items():
+            items.sort(reverse=True)
+            kept[ns] = {cid for cid, _ in items[: keep_last or 0]}
+            for cid, ts in items[keep_last or 0 :]:
+                if cutoff is None or (ts is not None and ts < cutoff):
+                    gone.append((t, ns, cid))
+                else:
+                    kept[ns].add(cid)
+        if gone and t in delta:
+            if lineage_of is None:
+                raise NotImplementedError(
+                    f"thread {t!r} uses a DeltaChannel: pruning it needs its lineage"
+                )
+            kept = cp.with_reconstruction_chains(kept, lineage_of(t))
+            gone = [g for g in gone if g[2] not in kept[g[1]]]
+        doomed += gone
     return sorted(doomed)
+
+
+def _pg_lineage(conn: Connection[DictRow]) -> Callable[[str], Lineage]:
+    def read(thread_id: str) -> Lineage:
+        rows = conn.execute(cp.PG_SELECT_DELTA_LINEAGE, (thread_id,)).fetchall()
+        return cp.delta_lineage(
+            (
+                r["checkpoint_ns"],
+                r["checkpoint_id"],
+                r["parent_checkpoint_id"],
+                r["counters"],
+                r["versioned"],
+                r["stored"],
+            )
+            for r in rows
+        )
+
+    return read
+
+
+def _local_lineage(conn: sqlite3.Connection) -> Callable[[str], Lineage]:
+    def read(thread_id: str) -> Lineage:
+        return cp.delta_lineage(conn.execute(cp.LOCAL_SELECT_DELTA_LINEAGE, (thread_id,)))
+
+    return read
 
 
 def prune(
@@ -140,10 +202,12 @@ def _prune_pg(
         return {"checkpoints": 0, "threads": 0}
     ids = sorted(threads) if threads is not None else None
     rows = [
-        (r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"], r["ts"])
+        (r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"], r["ts"], r["uses_delta"])
         for r in conn.execute(PG_CHECKPOINT_HEADS, (ids, ids))
     ]
-    doomed = plan_checkpoint_prune(rows, keep_last=keep_last, cutoff=cutoff, threads=threads)
+    doomed = plan_checkpoint_prune(
+        rows, keep_last=keep_last, cutoff=cutoff, threads=threads, lineage_of=_pg_lineage(conn)
+    )
     out = {"checkpoints": len(doomed), "threads": len({d[0] for d in doomed})}
     if not apply or not doomed:
         return out
@@ -178,13 +242,14 @@ def _prune_local(
         with db.read() as conn:
             if not table_exists(conn, "lghm_checkpoints"):
                 return {"checkpoints": 0, "threads": 0}
-            rows = [tuple(r) for r in conn.execute(LOCAL_CHECKPOINT_HEADS)]
-        doomed = plan_checkpoint_prune(
-            rows,
-            keep_last=keep_last,
-            cutoff=cutoff,
-            threads=threads,
-        )
+            rows = [(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(LOCAL_CHECKPOINT_HEADS)]
+            doomed = plan_checkpoint_prune(
+                rows,
+                keep_last=keep_last,
+                cutoff=cutoff,
+                threads=threads,
+                lineage_of=_local_lineage(conn),
+            )
         out = {"checkpoints": len(doomed), "threads": len({d[0] for d in doomed})}
         if apply and doomed:
             with db.transaction() as conn:

@@ -378,12 +378,17 @@ LOCAL_SELECT_FOR_RUNS = """
 SELECT thread_id, checkpoint_ns, checkpoint_id FROM lghm_checkpoints
 WHERE json_extract(metadata, '$.run_id') IN (SELECT value FROM json_each(?))
 """
-LOCAL_SELECT_THREAD_HEADS = """
-SELECT checkpoint_ns, checkpoint_id, json_extract(metadata, '$.parents') AS parents,
-       json_type(metadata, '$.counters_since_delta_snapshot') IS NOT NULL
-       OR json_type(metadata, '$.delta_writes_versioned') IS NOT NULL AS uses_delta
-FROM lghm_checkpoints WHERE thread_id = ?
-"""
+# Whether a checkpoint was written by a graph with a DeltaChannel (its metadata carries the
+# delta counters): such a thread's prune must keep what reconstruction reads (`plan_prune`).
+LOCAL_USES_DELTA = (
+    "(json_type(metadata, '$.counters_since_delta_snapshot') IS NOT NULL"
+    " OR json_type(metadata, '$.delta_writes_versioned') IS NOT NULL)"
+)
+LOCAL_SELECT_THREAD_HEADS = (
+    "SELECT checkpoint_ns, checkpoint_id, json_extract(metadata, '$.parents') AS parents, "
+    + LOCAL_USES_DELTA
+    + " AS uses_delta FROM lghm_checkpoints WHERE thread_id = ?"
+)
 # What DeltaChannel reconstruction reads, per checkpoint of a thread: its parent, its delta
 # counters (channels with writes since their last snapshot), the channels it has a version of,
 # and the channels it stores a value for (inline, or a non-empty blob at its version).
@@ -643,12 +648,15 @@ PG_SELECT_FOR_RUNS = """
 SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints
 WHERE metadata ->> 'run_id' = ANY(%s)
 """
-PG_SELECT_THREAD_HEADS = """
-SELECT checkpoint_ns, checkpoint_id, metadata -> 'parents' AS parents,
-       (metadata ? 'counters_since_delta_snapshot' OR metadata ? 'delta_writes_versioned')
-       AS uses_delta
-FROM checkpoints WHERE thread_id = %s
-"""
+PG_USES_DELTA = (
+    "(metadata ? 'counters_since_delta_snapshot' OR metadata ? 'delta_writes_versioned')"
+)
+"""`LOCAL_USES_DELTA` on PostgreSQL's ``checkpoints``."""
+PG_SELECT_THREAD_HEADS = (
+    "SELECT checkpoint_ns, checkpoint_id, metadata -> 'parents' AS parents, "
+    + PG_USES_DELTA
+    + " AS uses_delta FROM checkpoints WHERE thread_id = %s"
+)
 PG_SELECT_DELTA_LINEAGE = """
 SELECT c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id,
        c.metadata -> 'counters_since_delta_snapshot' AS counters,
@@ -906,6 +914,29 @@ def reconstruction_chain(
     return chain
 
 
+def with_reconstruction_chains(
+    kept: Mapping[str, set[str]], lineage: Mapping[tuple[str, str], DeltaNode]
+) -> dict[str, set[str]]:
+    """`kept` (checkpoint ids by namespace) plus each one's `reconstruction_chain`.
+
+    The one rule every prune of a DeltaChannel thread follows (`plan_prune` for the savers'
+    ``prune`` and the TTL sweeps, `admin.plan_checkpoint_prune` for ``lghm prune``): whatever
+    decides which checkpoints stay, the ancestors their delta values are rebuilt from stay too,
+    so each kept checkpoint's state reads back the same.
+
+    >>> node = lambda parent, needs=(), stored=(): DeltaNode(
+    ...     parent=parent, needs=frozenset(needs), stored=frozenset(stored))
+    >>> lin = {("", "1"): node(None, stored=["log"]), ("", "2"): node("1", ["log"]),
+    ...        ("", "3"): node("2", ["log"])}
+    >>> sorted(with_reconstruction_chains({"": {"3"}}, lin)[""])
+    ['1', '2', '3']
+    """
+    return {
+        ns: set(ids).union(*(reconstruction_chain(lineage, ns, cid) for cid in ids))
+        for ns, ids in kept.items()
+    }
+
+
 def plan_prune(
     heads: Sequence[tuple[str, str, Any, bool]],
     *,
@@ -943,9 +974,8 @@ def plan_prune(
     for ns, rows in by_ns.items():
         rows.sort(key=lambda r: r[0], reverse=True)
         kept[ns] = {cid for cid, _ in rows[:keep_last]}
-        if uses_delta and lineage is not None:
-            for cid in list(kept[ns]):
-                kept[ns] |= reconstruction_chain(lineage, ns, cid)
+    if uses_delta and lineage is not None:
+        kept = with_reconstruction_chains(kept, lineage)
     root_ids = {cid for cid, _ in by_ns.get("", [])}
     doomed: list[tuple[str, str]] = []
     for ns, rows in by_ns.items():

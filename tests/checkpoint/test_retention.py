@@ -747,3 +747,50 @@ def test_lghm_sweep_with_sqlite_memory_type(tmp_path: Path) -> None:
     assert report is not None and report["threads"] == 1 and report["local_threads"] == 1
     with open_memory(cfg) as m:
         assert _sqlite_ids(m, "c") == []
+
+
+def test_lghm_prune_keeps_delta_channel_chain_on_both_tiers(tmp_path: Path, pg_url: str) -> None:
+    """`lghm prune --keep-last 1` follows the savers' rule: the newest checkpoint stays with the
+    ancestors its DeltaChannel value is rebuilt from, on both tiers, and reads back the same."""
+    import json
+
+    from tests.cli.test_admin_cli import env_for, invoke
+
+    env = env_for(pg_url, tmp_path)
+    config: Any = {"configurable": {"thread_id": "pdelta"}}
+    with HybridSaver.from_conn_string(tmp_path / "memory.sqlite", pg_url) as saver:
+        saver.setup()
+        graph = _delta_graph(saver)
+        for _ in range(5):  # 3 checkpoints each; a snapshot every 4 updates of "log"
+            graph.invoke({"log": ["in"]}, config)
+        plain = _put_chain(saver, "plain", 3)  # no DeltaChannel: keeps its newest only
+        state = graph.get_state(config)
+        chain = _replay_chain(saver, config)
+        before = len(_local_ids(saver, "pdelta"))
+        assert 1 < len(chain) < before
+        saver.flush(timeout=30)
+    dry = invoke(["prune", "--keep-last", "1", "--json"], env)
+    assert dry.exit_code == 0, dry.output
+    doomed = before - len(chain) + 2
+    assert json.loads(dry.stdout)["postgres"] == {"checkpoints": doomed, "threads": 2}
+    done = invoke(["prune", "--keep-last", "1", "--yes", "--json"], env)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["postgres"]["checkpoints"] == report["local"]["checkpoints"] == doomed
+    with HybridSaver.from_conn_string(tmp_path / "memory.sqlite", pg_url) as saver:
+        assert sorted(_local_ids(saver, "pdelta")) == chain
+        assert _local_ids(saver, "plain") == [plain[-1]]
+        graph = _delta_graph(saver)
+        after = graph.get_state(config)
+        assert after.values == state.values and after.next == state.next
+        assert_tiers_equal(saver, pg_url, "pdelta")
+        # Nothing more to delete: the chain is what the newest checkpoint needs.
+        again = json.loads(invoke(["prune", "--keep-last", "1", "--yes", "--json"], env).stdout)
+        assert again["postgres"]["checkpoints"] == again["local"]["checkpoints"] == 0
+        graph.invoke({"log": ["in"]}, config)
+        log = graph.get_state(config).values["log"]
+        assert log == [*state.values["log"], "in", "s11"]
+        saver.flush(timeout=30)
+    # A fresh machine rebuilds the same state from PostgreSQL alone.
+    with HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url) as other:
+        assert _delta_graph(other).get_state(config).values["log"] == log
