@@ -164,6 +164,9 @@ def prune(
 ) -> PruneReport:
     """Delete (with `apply`; otherwise count) old checkpoints on both tiers.
 
+    A DeltaChannel thread's checkpoints that stay keep the ancestors their delta values are
+    rebuilt from (the rule of `HybridSaver.prune`), so its state reads back the same.
+
     Args:
         keep_last: keep each thread's newest N checkpoints (per checkpoint namespace).
         older_than: only checkpoints older than this: seconds, or a duration such as ``"30d"``

@@ -63,7 +63,9 @@ def prune(
 
     --keep-last N keeps each thread's newest N checkpoints (per namespace); --older-than limits
     deletion to checkpoints written before that age (alone, it deletes every older one).
-    PostgreSQL gets per-checkpoint tombstones so a late flush cannot restore them.
+    On a thread with a DeltaChannel, the checkpoints that stay keep the ancestors their values
+    are rebuilt from. PostgreSQL gets per-checkpoint tombstones so a late flush cannot restore
+    them.
     """
     if keep_last is None and older_than is None:
         raise fail("say what to prune: --keep-last N and/or --older-than DURATION")
