@@ -131,18 +131,7 @@ def plan_checkpoint_prune(
 
 def _pg_lineage(conn: Connection[DictRow]) -> Callable[[str], Lineage]:
     def read(thread_id: str) -> Lineage:
-        rows = conn.execute(cp.PG_SELECT_DELTA_LINEAGE, (thread_id,)).fetchall()
-        return cp.delta_lineage(
-            (
-                r["checkpoint_ns"],
-                r["checkpoint_id"],
-                r["parent_checkpoint_id"],
-                r["counters"],
-                r["versioned"],
-                r["stored"],
-            )
-            for r in rows
-        )
+        return cp.delta_lineage_of_rows(conn.execute(cp.PG_SELECT_DELTA_LINEAGE, (thread_id,)))
 
     return read
 

@@ -1325,17 +1325,7 @@ def prune_postgres_thread(
     lineage = None
     if any(h[3] for h in heads):
         rows = cur.execute(b.PG_SELECT_DELTA_LINEAGE, (thread_id,)).fetchall()
-        lineage = b.delta_lineage(
-            (
-                r["checkpoint_ns"],
-                r["checkpoint_id"],
-                r["parent_checkpoint_id"],
-                r["counters"],
-                r["versioned"],
-                r["stored"],
-            )
-            for r in rows
-        )
+        lineage = b.delta_lineage_of_rows(rows)
     plan = b.plan_prune(heads, keep_last=keep_last, lineage=lineage)
     keys = {(thread_id, ns, cid) for ns, cid in plan} | {(thread_id, ns, cid) for ns, cid in also}
     _delete_keys(cur, keys, tombstone or (lambda *_: None), at)

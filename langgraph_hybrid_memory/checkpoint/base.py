@@ -884,6 +884,21 @@ def delta_lineage(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], DeltaN
     return out
 
 
+def delta_lineage_of_rows(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], DeltaNode]:
+    """`delta_lineage` from ``PG_SELECT_DELTA_LINEAGE``'s dict rows."""
+    return delta_lineage(
+        (
+            r["checkpoint_ns"],
+            r["checkpoint_id"],
+            r["parent_checkpoint_id"],
+            r["counters"],
+            r["versioned"],
+            r["stored"],
+        )
+        for r in rows
+    )
+
+
 def reconstruction_chain(
     lineage: Mapping[tuple[str, str], DeltaNode], ns: str, checkpoint_id: str
 ) -> set[str]:
