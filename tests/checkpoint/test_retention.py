@@ -794,3 +794,37 @@ def test_lghm_prune_keeps_delta_channel_chain_on_both_tiers(tmp_path: Path, pg_u
     # A fresh machine rebuilds the same state from PostgreSQL alone.
     with HybridSaver.from_conn_string(tmp_path / "b.sqlite", pg_url) as other:
         assert _delta_graph(other).get_state(config).values["log"] == log
+
+
+def test_lghm_prune_plan_by_age_keeps_the_chain_of_a_newer_head() -> None:
+    """`--older-than` alone: a head newer than the cutoff stays, and so do the older ancestors
+    its DeltaChannel value is rebuilt from; a plain thread loses everything older."""
+    from langgraph_hybrid_memory.admin._prune import plan_checkpoint_prune
+    from langgraph_hybrid_memory.checkpoint.base import DeltaNode
+
+    def node(parent: str | None, needs: Sequence[str] = (), stored: Sequence[str] = ()) -> Any:
+        return DeltaNode(parent=parent, needs=frozenset(needs), stored=frozenset(stored))
+
+    lineage = {
+        ("", "1"): node(None, stored=["log"]),
+        ("", "2"): node("1", stored=["log"]),  # the snapshot the head is rebuilt from
+        ("", "3"): node("2", ["log"]),
+        ("", "4"): node("3", ["log"]),
+    }
+    old, new = "2000-01-01T00:00:00+00:00", "2100-01-01T00:00:00+00:00"
+    rows = [("d", "", c, old if c != "4" else new, True) for c in "1234"]
+    rows += [("p", "", c, old if c != "4" else new, False) for c in "1234"]
+    asked: list[str] = []
+
+    def lineage_of(thread_id: str) -> Any:
+        asked.append(thread_id)
+        return lineage
+
+    cutoff = dt.datetime(2050, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+    doomed = plan_checkpoint_prune(
+        rows, keep_last=None, cutoff=cutoff, threads=None, lineage_of=lineage_of
+    )
+    assert doomed == [("d", "", "1"), ("p", "", "1"), ("p", "", "2"), ("p", "", "3")]
+    assert asked == ["d"]  # only DeltaChannel threads read their lineage
+    with pytest.raises(NotImplementedError, match="DeltaChannel"):
+        plan_checkpoint_prune(rows, keep_last=1, cutoff=None, threads={"d"})
