@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS store_settings (
 """
 
 VALUE_INDEX_NAME = "items_value_idx"
+TSV_INDEX_NAME = "items_tsv_idx"
 
 
 def value_index_ddl(*, concurrently: bool, schema: str | None) -> sql.Composed:

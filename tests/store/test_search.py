@@ -390,3 +390,25 @@ async def test_a_batch_of_many_searches_answers_each_as_alone(
             (h.namespace, h.key, h.score) for h in alone
         ]
     assert sum(map(len, together)) >= 40  # the pages are not empty
+
+
+async def test_scope_search_skips_expired_items_among_the_nearest_vectors(
+    make_store: MakeStore, fake_embeddings: FakeEmbeddings
+) -> None:
+    """A one-scope search scores the vectors first and looks up the items of the best only: when
+    the nearest items are expired, it fetches further and still returns a full page, the true
+    top-k of the live items."""
+    s = await make_store(index=_index(fake_embeddings, search_mode="vector"))
+    texts = {f"k{i}": f"note {i} about tea and cake number {i % 7}" for i in range(30)}
+    await s.batch([PutOp(("users", "u1", "m"), k, {"text": t}) for k, t in texts.items()])
+    q = np.array(fake_embeddings.embed_query("tea and cake"))
+    sims = {k: float(q @ np.array(fake_embeddings.embed_query(t))) for k, t in texts.items()}
+    ranked = sorted(texts, key=lambda k: -sims[k])
+    expired = ranked[:12]
+    s.sql(
+        "UPDATE memory.items SET expires_at = now() - interval '1 minute' WHERE key = ANY(%s)",
+        (expired,),
+    )
+    for prefix in (("users", "u1"), ("users", "u1", "m")):
+        hits = await s.search(prefix, query="tea and cake", limit=5)
+        assert [h.key for h in hits] == ranked[12:17], prefix

@@ -193,8 +193,19 @@ def test_scope_shapes_are_exact_from_the_primary_keys(
     recall, plans = _recall(seeded, monkeypatch, prefix, filt)
     for plan in plans:
         assert HNSW not in plan, plan
-        assert "vectors_pkey" in plan and "items_pkey" in plan, plan
         assert "Seq Scan" not in plan, plan
+        vector_branch = plan.split("ts_rank_cd")[0]
+        if filt is None:
+            # Scored first: the scope's vectors alone (primary key), sorted and cut to the
+            # top, then only those items looked up (by an index, one probe per vector).
+            assert "Index Scan using vectors_pkey" in vector_branch, plan
+            loop, _, lookup = vector_branch.partition("Nested Loop Left Join")
+            assert lookup, plan
+            top, _, inner = lookup.partition("->  Index Scan using items_")
+            assert "Limit" in top and "vectors_pkey" in top and inner, plan
+            assert "Sort" not in loop, plan
+        else:
+            assert "vectors_pkey" in plan and "items_pkey" in plan, plan
     assert recall == 1.0, (shape, recall)
 
 
