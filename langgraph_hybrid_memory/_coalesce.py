@@ -121,28 +121,35 @@ class Coalescer:
                 await wake.wait()
             # Waiting for a slot lets the queue fill: the busier the pool, the bigger the batch.
             await slots.acquire()
-            unique, waiters = self._take(pending)
+            unique, callers = self._take(pending)
             if not unique:  # every caller queued so far was cancelled
                 slots.release()
                 continue
-            task = loop.create_task(self._run(unique, waiters, slots))
+            task = loop.create_task(self._run(unique, callers, slots))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
     def _take(
         self, pending: deque[tuple[asyncio.Future[Result], Op]]
-    ) -> tuple[list[Op], list[list[asyncio.Future[Result]]]]:
+    ) -> tuple[list[Op], list[tuple[asyncio.Future[Result], int]]]:
         """The next batch from the queue: distinct ops (at most `max_ops`, at most
-        `max_searches` searches), and per op the callers waiting for its result.
+        `max_searches` searches), and the callers in the order they came, each with the
+        index of the op whose result it waits for.
 
         Identical reads are one op however many callers ask (they see the same state), so a
         burst of repeated reads is one batch (langgraph's `AsyncBatchedBaseStore` dedupes
         the same way): the 10k burst of ``bench_concurrency`` went from 10 batches of
         1,000 calls (one per 1,000 queued, duplicates counted) to one. Every write stays (the
         batch keeps the last put per key).
+
+        The callers stay in arrival order, not grouped by op: they are settled, and their
+        tasks resume, in that order, which walks the burst's tasks in the order they were
+        created. Grouped by op (callers 1, 171, 341, ... of the benchmark's 170 distinct
+        ops first) the 10,000 and 20,000-call bursts were 5 to 14% slower, with the same
+        work: the strided walk over tens of thousands of task objects misses the CPU cache.
         """
         unique: list[Op] = []
-        waiters: list[list[asyncio.Future[Result]]] = []
+        callers: list[tuple[asyncio.Future[Result], int]] = []
         seen: dict[Any, int] = {}
         searches = 0
         while pending and len(unique) < self.max_ops:
@@ -154,7 +161,7 @@ class Coalescer:
             if key is not None:
                 at = seen.get(key)
                 if at is not None:
-                    waiters[at].append(fut)
+                    callers.append((fut, at))
                     pending.popleft()
                     continue
             if isinstance(op, SearchOp):
@@ -165,46 +172,49 @@ class Coalescer:
             pending.popleft()
             if key is not None:
                 seen[key] = len(unique)
+            callers.append((fut, len(unique)))
             unique.append(op)
-            waiters.append([fut])
-        return unique, waiters
+        return unique, callers
 
     async def _run(
         self,
         unique: list[Op],
-        waiters: list[list[asyncio.Future[Result]]],
+        callers: list[tuple[asyncio.Future[Result], int]],
         slots: asyncio.Semaphore,
     ) -> None:
         try:
             self.batches += 1
-            self.ops += sum(len(w) for w in waiters)
+            self.ops += len(callers)
             try:
                 results = await self._run_batch(unique)
             except asyncio.CancelledError as exc:
-                for futs in waiters:  # the store is closing: no caller waits forever
-                    for fut in futs:
-                        _settle(fut, exc=exc)
+                for fut, _ in callers:  # the store is closing: no caller waits forever
+                    _settle(fut, exc=exc)
                 raise
             except Exception as exc:
                 if len(unique) == 1 or isinstance(exc, psycopg.OperationalError):
-                    for futs in waiters:
-                        for fut in futs:
-                            _settle(fut, exc=exc)
+                    for fut, _ in callers:
+                        _settle(fut, exc=exc)
                     return
                 # Someone's op is bad: find out whose, one op at a time.
-                for op, futs in zip(unique, waiters, strict=True):
+                outcomes: list[tuple[Result, BaseException | None]] = []
+                for op in unique:
                     try:
-                        one: Result = (await self._run_batch([op]))[0]
+                        outcomes.append(((await self._run_batch([op]))[0], None))
                     except Exception as err:
-                        for fut in futs:
-                            _settle(fut, exc=err)
-                    else:
-                        for fut in futs:
-                            _settle(fut, result=one)
+                        outcomes.append((None, err))
+                for fut, at in callers:
+                    one, failure = outcomes[at]
+                    _settle(fut, result=one, exc=failure)
                 return
-            for futs, result in zip(waiters, results, strict=True):
-                for fut in futs:
-                    _settle(fut, result=result)
+            if len(results) != len(unique):  # a broken `run_batch`: no caller waits forever
+                bad = RuntimeError(f"a batch of {len(unique)} ops gave {len(results)} results")
+                for fut, _ in callers:
+                    _settle(fut, exc=bad)
+                return
+            for fut, at in callers:  # arrival order (see `_take`)
+                if not fut.done():  # the caller was cancelled meanwhile
+                    fut.set_result(results[at])
         finally:
             slots.release()
 

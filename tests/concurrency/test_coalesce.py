@@ -114,3 +114,25 @@ async def test_coalescer_bounds_concurrent_batches_and_keeps_results() -> None:
 def test_coalescer_refuses_zero_slots() -> None:
     with pytest.raises(ValueError, match="slots"):
         Coalescer(lambda ops: asyncio.sleep(0), slots=0)  # type: ignore[arg-type,return-value]
+
+
+async def test_identical_reads_share_one_op_and_callers_resume_in_arrival_order() -> None:
+    batches: list[list[str]] = []
+
+    async def run(ops: list[GetOp]) -> list[str]:  # type: ignore[type-arg]
+        batches.append([op.key for op in ops])
+        await asyncio.sleep(0)
+        return [f"{op.key}!" for op in ops]
+
+    c = Coalescer(run, slots=1)  # type: ignore[arg-type]
+    resumed: list[int] = []
+
+    async def one(i: int) -> str:
+        got = await c.submit(GetOp(("n",), "abc"[i % 3]))
+        resumed.append(i)
+        return got  # type: ignore[return-value]
+
+    got = await asyncio.gather(*(one(i) for i in range(30)))
+    assert got == [f"{'abc'[i % 3]}!" for i in range(30)]  # each caller its own op's result
+    assert batches == [["a", "b", "c"]]  # 30 callers, 3 distinct reads, one batch
+    assert resumed == list(range(30))  # settled in arrival order, not grouped by op
