@@ -220,9 +220,11 @@ async function forgetUser() {
     const report = await api("DELETE", "/api/users/" + encodeURIComponent(currentUser));
     const pg = (report.removed.postgres || {}).items || 0;
     const local = (report.removed.local || {}).items || 0;
-    say("forgot " + currentUser + ": " + (pg + local) + " item rows, " +
-        report.threads.length + " threads");
+    const done = "forgot " + currentUser + ": " + (pg + local) + " item rows, " +
+        report.threads.length + " threads";
+    // Refresh first: a successful listMemories() clears the message line.
     await Promise.all([listMemories(), loadThreads(), loadUsers()]);
+    say(done);
   } catch (e) { say(e.message); }
 }
 
