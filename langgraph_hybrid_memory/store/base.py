@@ -70,14 +70,16 @@ from langgraph_hybrid_memory.errors import (
     InvalidValueError,
 )
 from langgraph_hybrid_memory.store._config import (
-    EXACT_FILTER_ROWS,
     MAX_EF_SEARCH,
     ROWS_ESTIMATE_SECONDS,
+    UNSELECTIVE_FILTERS_KEPT,
     PgVectorTTLConfig,
     ResolvedIndex,
     auto_ef_search,
+    exact_filter_rows,
     validate_schema_name,
 )
+from langgraph_hybrid_memory.store._counts import RecentlyUnselective
 from langgraph_hybrid_memory.store._locks import (
     KEY_LOCK_CLASS,
     LOCK_STORE_EXCLUSIVE,
@@ -300,6 +302,9 @@ class BasePgVectorStore:
         self._t_settings = sql.Identifier(schema, "store_settings")
         self._s = s
         self._rows_estimate: tuple[tuple[float, int, int], float] | None = None
+        self._unselective = RecentlyUnselective(
+            size=UNSELECTIVE_FILTERS_KEPT, seconds=ROWS_ESTIMATE_SECONDS
+        )
         self._index_name = sql.Identifier(schema, VECTOR_INDEX_NAME).as_string(None)
         # `_write_sql`'s statement text per shape (puts?, deletes?, tombstone table).
         self._write_queries: dict[tuple[bool, bool, str | None, bool], str] = {}
@@ -705,13 +710,15 @@ class BasePgVectorStore:
         """The vector and the keyword candidates of a search, best first, fetched with ONE
         statement (one round trip; the two rankings are ``UNION ALL`` branches tagged by
         ``src``). Only a short approximate answer, a filter found unselective or a multi-field
-        index that needs more rows costs further statements (`_vector_candidates`)."""
+        index that needs more rows costs further statements (`_vector_candidates`); a filter
+        found unselective lately (`_unselective`) goes to the HNSW index without the count."""
         idx = cast(ResolvedIndex, self.index)
         branches: list[sql.Composable] = []
         args: list[Any] = []
         ef: int | None = None
         vector_plan: tuple[str, bool, int] | None = None
         contains: Contains | None = None
+        cutoff = 0
         if idx.uses_vectors and qvec is not None:
             qtext = vector_literal(qvec)
             exact = idx.ann == "none" or len(op.namespace_prefix) >= self.scope_depth
@@ -719,10 +726,14 @@ class BasePgVectorStore:
             fetch = want * per_item + (per_item > 1) * want
             if not exact:
                 contains = containment_condition("i", op.filter)
+            if contains is not None and self._unselective.known(_filter_key(contains)):
+                contains = None
             if contains is not None:
                 # Filter first, if the statement's own bounded count finds it selective.
+                vectors, _, _ = yield from self._vectors_estimate()
+                cutoff = exact_filter_rows(vectors)
                 branch, branch_args = self._filter_first_branch(
-                    conds, params, qtext, fetch, contains
+                    conds, params, qtext, fetch, contains, cutoff
                 )
                 exact = True
             else:
@@ -747,13 +758,14 @@ class BasePgVectorStore:
         )
         first: list[dict[str, Any]] | None
         if contains is not None:
-            results = yield self._filter_first_tx(query, args, contains)
+            results = yield self._filter_first_tx(query, args, contains, cutoff)
             rows = results[-1]
             count = next(int(r["distance"]) for r in rows if r["src"] == "n")
             first = [r for r in rows if r["src"] == "v"]
-            if count > EXACT_FILTER_ROWS:
+            if count > cutoff:
                 # Unselective: the gate kept the exact branch from running; the HNSW index.
                 assert vector_plan is not None
+                self._unselective.remember(_filter_key(contains))
                 contains, first = None, None
                 vector_plan = (vector_plan[0], False, vector_plan[2])
         else:
@@ -776,13 +788,21 @@ class BasePgVectorStore:
                 fetch=fetch,
                 first=first,
                 contains=contains,
+                cutoff=cutoff,
             )
         return vector_hits, keyword_hits
 
     def _filter_first_branch(
-        self, conds: sql.Composable, params: list[Any], qtext: str, fetch: int, contains: Contains
+        self,
+        conds: sql.Composable,
+        params: list[Any],
+        qtext: str,
+        fetch: int,
+        contains: Contains,
+        cutoff: int,
     ) -> tuple[sql.Composed, list[Any]]:
-        """The exact vector branch of a selective filter: the items that contain the filter's
+        """The exact vector branch of a selective filter (at most `cutoff` items contain its
+        containment, `_config.exact_filter_rows`): the items that contain the filter's
         containment (the GIN index on the values, see `_filter_first_tx`), every one scored,
         each item's vectors by primary key (the LATERAL subquery).
 
@@ -806,11 +826,13 @@ class BasePgVectorStore:
             vectors=self._t_vectors,
             conds=conds,
         )
-        return query, [qtext, *contains[1], EXACT_FILTER_ROWS, *params, qtext, fetch]
+        return query, [qtext, *contains[1], cutoff, *params, qtext, fetch]
 
-    def _filter_first_tx(self, query: sql.Composable, args: list[Any], contains: Contains) -> Tx:
+    def _filter_first_tx(
+        self, query: sql.Composable, args: list[Any], contains: Contains, cutoff: int
+    ) -> Tx:
         """`query` under the CTE ``lghm_filtered``: how many items contain the filter's
-        containment, counted through the GIN index up to `EXACT_FILTER_ROWS` + 1 (so an
+        containment, counted through the GIN index up to `cutoff` + 1 (so an
         unselective filter costs a short count, not a scan), with sequential scans off for
         this transaction.
 
@@ -825,7 +847,7 @@ class BasePgVectorStore:
         return Tx(
             [
                 Sql("SET LOCAL enable_seqscan = off"),
-                Sql(full, [*contains[1], EXACT_FILTER_ROWS + 1, *args]),
+                Sql(full, [*contains[1], cutoff + 1, *args]),
             ],
             replica=True,
         )
@@ -978,15 +1000,16 @@ class BasePgVectorStore:
         fetch: int,
         first: list[dict[str, Any]] | None,
         contains: Contains | None = None,
+        cutoff: int = 0,
     ) -> Plan[list[tuple[Mapping[str, Any], float]]]:
         """The `want` items closest to the query vector in scope, best vector per item, best
         first; `first` holds the rows `_ranked_candidates` already fetched.
 
         * A search inside one scope (a prefix at least ``scope_depth`` long, e.g. one user's
           memories) is exact: the scope's rows come from the primary key and are all scored.
-        * A selective filter (`contains`: at most `EXACT_FILTER_ROWS` items contain its
-          containment) is exact: its items come from the GIN index on the values and are all
-          scored (`_filter_first_branch`).
+        * A selective filter (`contains`: at most `cutoff` items contain its containment,
+          `_config.exact_filter_rows`) is exact: its items come from the GIN index on the
+          values and are all scored (`_filter_first_branch`).
         * Otherwise the HNSW index with pgvector's iterative scan (``relaxed_order``), which
           keeps walking the graph until enough rows pass the filters; if it still comes back
           short (``hnsw.max_scan_tuples`` reached), an exact scan answers instead. So a search
@@ -998,8 +1021,10 @@ class BasePgVectorStore:
         rows: list[dict[str, Any]] | None = first
         while True:
             if rows is None and contains is not None:
-                query, args = self._filter_first_branch(conds, params, qtext, fetch, contains)
-                results = yield self._filter_first_tx(query, args, contains)
+                query, args = self._filter_first_branch(
+                    conds, params, qtext, fetch, contains, cutoff
+                )
+                results = yield self._filter_first_tx(query, args, contains, cutoff)
                 rows = results[-1]
             elif rows is None:
                 query, args = self._vector_scan_sql(
@@ -1528,6 +1553,7 @@ class BasePgVectorStore:
         )
         yield Tx(stmts)
         self._rows_estimate = None
+        self._unselective.clear()
         return len(prepared)
 
     # -- TTL ---------------------------------------------------------------------------------
@@ -1569,7 +1595,7 @@ CLEAN_GIN_PENDING = (
     "AND pg_has_role(c.relowner, 'USAGE')"
 )
 
-# The filter-first statement's last branch: how many items (up to EXACT_FILTER_ROWS + 1) contain
+# The filter-first statement's last branch: how many items (up to the cutoff + 1) contain
 # the filter's containment; `distance` carries it (the branches share their columns).
 _FILTERED_COUNT_BRANCH = (
     "SELECT 'n'::text AS src, NULL AS scope, NULL AS namespace, NULL AS key, NULL AS value, "
@@ -1581,6 +1607,13 @@ _FILTERED_COUNT_BRANCH = (
 # its item expired or gone.
 _SCORED_UNMATCHED = "x"
 _VECTOR_SOURCES = ("v", _SCORED_UNMATCHED)
+
+
+def _filter_key(contains: Contains) -> str:
+    """A filter's containment as the key of `RecentlyUnselective` (its jsonb text: the
+    condition's SQL is the same for every filter)."""
+    return str(contains[1][0])
+
 
 _CANDIDATE_COLUMNS = (
     "i.scope, i.namespace, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"

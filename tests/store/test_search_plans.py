@@ -10,8 +10,10 @@ selective filter (1% of rows) is exact, its items from the GIN index on the valu
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from langgraph.store.base import PutOp
 from psycopg import sql
 
 import langgraph_hybrid_memory.store as store_module
+import langgraph_hybrid_memory.store._config as store_config
 from langgraph_hybrid_memory.store import PgVectorStore
 
 N_ITEMS = 10_000
@@ -225,3 +228,93 @@ def test_selective_filters_are_exact_from_the_value_index(
         assert "Seq Scan" not in vector_branch, plan
         assert "items_namespace_idx" not in vector_branch, plan
     assert recall == 1.0, (shape, recall)
+
+
+def _statements(
+    store: PgVectorStore, monkeypatch: pytest.MonkeyPatch, filt: dict[str, Any], q: int
+) -> tuple[list[str], list[str]]:
+    """The hits' keys and the text of every statement one search sent."""
+    sent: list[str] = []
+    real = store_module._execute
+
+    def spy(conn: Any, step: Any) -> Any:
+        query = getattr(step, "query", None)
+        if isinstance(query, sql.Composable):
+            sent.append(query.as_string(conn))
+        elif isinstance(query, str):
+            sent.append(query)
+        return real(conn, step)
+
+    monkeypatch.setattr(store_module, "_execute", spy)
+    try:
+        hits = store.search((), query=f"q{q}", filter=filt, limit=10)
+    finally:
+        monkeypatch.setattr(store_module, "_execute", real)
+    return [h.key for h in hits], sent
+
+
+def _fresh_store(seeded: Seeded) -> AbstractContextManager[PgVectorStore]:
+    # A second store object on the same tables: nothing remembered, nothing cached.
+    return PgVectorStore.from_conn_string(
+        seeded.url,
+        index={"dims": DIMS, "embed": Lookup(seeded.docs, seeded.queries), "fields": ["text"]},
+    )
+
+
+def test_a_filter_counted_unselective_is_not_counted_again(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _fresh_store(seeded) as store:
+        filt = {"kind": "note"}  # 9,000 of 10,000 items
+        _, first = _statements(store, monkeypatch, filt, 0)
+        assert any("lghm_filtered" in s for s in first), first
+        assert any("hnsw_knobs" in s for s in first), first  # then the index
+        for q in (1, 2):
+            keys, later = _statements(store, monkeypatch, filt, q)
+            assert not any("lghm_filtered" in s for s in later), later
+            assert [s for s in later if "hnsw_knobs" in s], later
+            assert len(keys) == 10
+            assert len(set(keys) & set(_exact(seeded, (), filt, q))) >= 8
+        # Another filter is still counted (and, selective, answered exactly).
+        rare = {"tag": "rare"}
+        keys, other = _statements(store, monkeypatch, rare, 3)
+        assert any("lghm_filtered" in s for s in other), other
+        assert not any("hnsw_knobs" in s for s in other), other
+        assert keys == _exact(seeded, (), rare, 3)
+
+
+def test_a_stale_unselective_verdict_still_answers_in_full(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if "tag: rare" had matched most rows a minute ago and most of them were deleted since:
+    # the index answers (its iterative scan, the exact fallback when short), never short.
+    with _fresh_store(seeded) as store:
+        rare = {"tag": "rare"}
+        store._unselective.remember(json.dumps(rare))
+        found = 0
+        for q in range(len(seeded.queries)):
+            keys, sent = _statements(store, monkeypatch, rare, q)
+            assert not any("lghm_filtered" in s for s in sent), sent
+            exact = _exact(seeded, (), rare, q)
+            assert len(keys) == len(exact) == 10
+            found += len(set(keys) & set(exact))
+        assert found / (10 * len(seeded.queries)) >= 0.9
+
+
+def test_the_exact_cutoff_follows_the_table_size(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 10,000 vectors the cutoff is EXACT_FILTER_ROWS (2,500): "kind: note" (9,000 items)
+    # reads the index. A fraction of 95% of the table puts the cutoff at 9,500, so the same
+    # filter is scored exactly, filter first: the cutoff comes from the table's size.
+    assert store_config.exact_filter_rows(N_ITEMS) == store_config.EXACT_FILTER_ROWS
+    monkeypatch.setattr(store_config, "EXACT_FILTER_FRACTION", 0.95)
+    monkeypatch.setattr(store_config, "EXACT_FILTER_MAX_ROWS", 1_000_000)
+    with _fresh_store(seeded) as store:
+        note = {"kind": "note"}
+        for q in range(3):
+            keys, sent = _statements(store, monkeypatch, note, q)
+            assert any("lghm_filtered" in s for s in sent), sent
+            assert not any("hnsw_knobs" in s for s in sent), sent
+            assert keys == _exact(seeded, (), note, q)
+        assert len(store._unselective) == 0
