@@ -69,11 +69,12 @@ MAX_EF_SEARCH = 1000
 EXACT_FILTER_ROWS = 2500
 # The cutoff grows with the table (`exact_filter_rows`): the filtered HNSW scan's recall falls as
 # the graph grows while an exact answer's cost stays per match. 1M items, 10,000 users: a 1%
-# filter (10,310 matches) on the index gave recall 0.826 at 68 ms p50; scored exactly (cutoff
-# raised for the test), 1.000 at about 90 ms (5.5 to 8 us per match). 1.5% of the vectors puts
-# 1M's cutoff at 15,000 and leaves 100k's at 2,500, where its 9% filter (9,091 matches) reads
-# the index at recall 0.98 or more. The ceiling, 20,000 matches (110 to 160 ms of scoring): past
-# it the index's approximate answer is the better trade.
+# filter (10,310 matches) on the index gave recall 0.826 at 68 ms p50; scored exactly, 1.000 at
+# 165 ms with the embedded server's 128 MB of shared buffers (16 us per match, most of it
+# reading the match's vector page from the OS cache) and about 90 ms with the table in shared
+# buffers (5.5 to 8 us). 1.5% of the vectors puts 1M's cutoff at 15,000 and leaves 100k's at
+# 2,500, where its 9% filter (9,091 matches) reads the index at recall 0.98. The ceiling, 20,000
+# matches (0.1 to 0.3 s of scoring): past it the index's approximate answer is the better trade.
 EXACT_FILTER_FRACTION = 0.015
 EXACT_FILTER_MAX_ROWS = 20_000
 # Filters whose count lately exceeded the cutoff, remembered per store (`_counts`) so that the
