@@ -318,3 +318,36 @@ def test_the_exact_cutoff_follows_the_table_size(
             assert not any("hnsw_knobs" in s for s in sent), sent
             assert keys == _exact(seeded, (), note, q)
         assert len(store._unselective) == 0
+
+
+async def test_the_async_store_skips_the_count_of_a_filter_found_unselective(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The async store runs the same search plan through its own driver (one event loop).
+    import langgraph_hybrid_memory.store.aio as aio_module
+
+    sent: list[str] = []
+    real = aio_module._execute
+
+    async def spy(conn: Any, step: Any) -> Any:
+        query = getattr(step, "query", None)
+        if isinstance(query, sql.Composable):
+            sent.append(query.as_string(conn))
+        elif isinstance(query, str):
+            sent.append(query)
+        return await real(conn, step)
+
+    monkeypatch.setattr(aio_module, "_execute", spy)
+    filt = {"kind": "note"}
+    async with aio_module.AsyncPgVectorStore.from_conn_string(
+        seeded.url,
+        index={"dims": DIMS, "embed": Lookup(seeded.docs, seeded.queries), "fields": ["text"]},
+    ) as store:
+        counted = []
+        for q in range(3):
+            sent.clear()
+            hits = await store.asearch((), query=f"q{q}", filter=filt, limit=10)
+            assert len(hits) == 10
+            assert any("hnsw_knobs" in s for s in sent), sent
+            counted.append(any("lghm_filtered" in s for s in sent))
+    assert counted == [True, False, False]
