@@ -999,8 +999,8 @@ class BasePgVectorStore:
         exact: bool,
         fetch: int,
         first: list[dict[str, Any]] | None,
-        contains: Contains | None = None,
-        cutoff: int = 0,
+        contains: Contains | None,
+        cutoff: int,
     ) -> Plan[list[tuple[Mapping[str, Any], float]]]:
         """The `want` items closest to the query vector in scope, best vector per item, best
         first; `first` holds the rows `_ranked_candidates` already fetched.

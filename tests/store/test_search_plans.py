@@ -230,6 +230,12 @@ def test_selective_filters_are_exact_from_the_value_index(
     assert recall == 1.0, (shape, recall)
 
 
+def _statement_text(conn: Any, step: Any) -> str:
+    """The SQL text of a step the store hands its driver's `_execute`."""
+    query = getattr(step, "query", None)
+    return query.as_string(conn) if isinstance(query, sql.Composable) else str(query)
+
+
 def _statements(
     store: PgVectorStore, monkeypatch: pytest.MonkeyPatch, filt: dict[str, Any], q: int
 ) -> tuple[list[str], list[str]]:
@@ -238,11 +244,7 @@ def _statements(
     real = store_module._execute
 
     def spy(conn: Any, step: Any) -> Any:
-        query = getattr(step, "query", None)
-        if isinstance(query, sql.Composable):
-            sent.append(query.as_string(conn))
-        elif isinstance(query, str):
-            sent.append(query)
+        sent.append(_statement_text(conn, step))
         return real(conn, step)
 
     monkeypatch.setattr(store_module, "_execute", spy)
@@ -330,11 +332,7 @@ async def test_the_async_store_skips_the_count_of_a_filter_found_unselective(
     real = aio_module._execute
 
     async def spy(conn: Any, step: Any) -> Any:
-        query = getattr(step, "query", None)
-        if isinstance(query, sql.Composable):
-            sent.append(query.as_string(conn))
-        elif isinstance(query, str):
-            sent.append(query)
+        sent.append(_statement_text(conn, step))
         return await real(conn, step)
 
     monkeypatch.setattr(aio_module, "_execute", spy)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from langgraph_hybrid_memory.store._counts import RecentlyUnselective
 
@@ -39,26 +40,19 @@ def test_a_verdict_expires_and_remembering_again_renews_it() -> None:
 
 def test_threads_share_it_without_losing_the_bound() -> None:
     seen = RecentlyUnselective(size=50, seconds=60)
-    errors: list[BaseException] = []
     start = threading.Barrier(8)
 
     def work(t: int) -> None:
-        try:
-            start.wait()
-            for i in range(2000):
-                key = f"f{(t * 7919 + i) % 300}"
-                seen.remember(key)
-                seen.known(key)
-                seen.known(f"f{i % 300}")
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
+        start.wait()
+        for i in range(2000):
+            key = f"f{(t * 7919 + i) % 300}"
+            seen.remember(key)
+            seen.known(key)
+            seen.known(f"f{i % 300}")
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not errors
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for done in [pool.submit(work, t) for t in range(8)]:
+            done.result()  # re-raises a worker's exception
     assert len(seen) == 50
     # The last key each thread remembered is among the most recent ones: still known.
     assert any(seen.known(f"f{(t * 7919 + 1999) % 300}") for t in range(8))
